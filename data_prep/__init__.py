@@ -1,0 +1,1 @@
+"""TA tools: recordings and synthetic voices -> speaker datasets, dataset checks, pre-training."""

@@ -1,0 +1,60 @@
+"""Writing files so that a reader never sees half of one.
+
+Every output of the kit (datasets, checkpoints, results) is written to a temporary file in the
+target's folder and renamed over the target only once complete: an interrupted run leaves
+either the old file or nothing, never a truncated one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from vaelab_core.errors import VaelabError
+
+
+class OutputError(VaelabError, OSError):
+    """An output path that cannot be written: it exists (without --force), is a folder, or is read-only."""
+
+
+def check_writable(path: str | Path, force: bool = False) -> Path:
+    """Fail early, before any work, if `path` cannot be (over)written. Returns it as a Path."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise OutputError(
+            f"{path} already exists; pass --force (force=True) to replace it, or choose another path."
+        )
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; give a file name for the output.")
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not os.access(parent, os.W_OK):
+        raise OutputError(f"cannot write into {parent}: permission denied; choose a writable folder.")
+    if not parent.exists():
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputError(f"cannot create the folder {parent} for {path.name}: {err}") from err
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success rename it onto `path`, else delete it.
+
+    The temporary name keeps the target's suffix (numpy and torch look at it).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)

@@ -1,0 +1,173 @@
+"""Speaker datasets: one `.npz` file each, loaded without pickle, batched for training.
+
+A dataset file holds
+  train     float32 (N_train, T, F) magnitude spectrograms, >= 0
+  eval      float32 (N_eval, T, F), from other utterances than `train`
+  manifest  a JSON string: speaker, source files (sha256, seconds), preprocessing parameters,
+            split rule and seed, counts, package versions, the command that made it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaelab_core import spec
+from vaelab_core.atomic_files import atomic_path, check_writable
+from vaelab_core.errors import VaelabError
+
+#: Environment variable naming the folder where the default (built-in) datasets live.
+DATA_HOME_ENV = "VAELAB_HOME"
+
+
+class DatasetError(VaelabError, ValueError):
+    """A dataset file that does not follow the lab contract, with the reason and the fix."""
+
+
+@dataclass
+class SpeakerDataset:
+    """A loaded dataset: `train: (N, T, F)` and `eval: (M, T, F)` float32 tensors."""
+
+    train: torch.Tensor
+    eval: torch.Tensor
+    manifest: dict = field(default_factory=dict)
+    path: str = ""
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("speaker", Path(self.path).stem or "dataset"))
+
+    def __repr__(self) -> str:
+        return (f"SpeakerDataset({self.name!r}: train {tuple(self.train.shape)}, "
+                f"eval {tuple(self.eval.shape)})")
+
+
+def check_spectrograms(array: np.ndarray, what: str) -> None:
+    """Raise `DatasetError` unless `array` is float32 (N, T, F), finite and >= 0."""
+    expected = (spec.N_FRAMES, spec.N_FREQ)
+    if array.ndim != 3 or tuple(array.shape[1:]) != expected:
+        raise DatasetError(
+            f"{what}: expected shape (N, {expected[0]}, {expected[1]}) (sequences, frames, bins), got "
+            f"{tuple(array.shape)}. Was it made with the lab's STFT settings (vaelab data build)?"
+        )
+    if array.dtype != np.float32:
+        raise DatasetError(f"{what}: expected float32 magnitudes, got {array.dtype}.")
+    if not np.isfinite(array).all():
+        raise DatasetError(f"{what}: contains NaN or infinite values; rebuild the dataset.")
+    if array.size and array.min() < 0:
+        raise DatasetError(f"{what}: contains negative values, but magnitudes are >= 0. "
+                           "Were log-spectrograms or complex parts stored instead of |STFT|?")
+
+
+def save_dataset(path: str | Path, train: np.ndarray, eval: np.ndarray, manifest: dict,
+                 force: bool = False) -> Path:
+    """Write a dataset atomically (compressed npz, no pickle). Refuses to overwrite unless `force`."""
+    path = check_writable(path, force)
+    if path.suffix != ".npz":
+        raise DatasetError(f"{path}: a dataset file must end in .npz.")
+    check_spectrograms(train, f"{path} (train)")
+    check_spectrograms(eval, f"{path} (eval)")
+    text = json.dumps(manifest, indent=1, sort_keys=True)
+    with atomic_path(path) as tmp:
+        # Fixed zip timestamps keep the bytes identical for identical inputs (idempotent builds).
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, value in (("train", train), ("eval", eval), ("manifest", np.array(text))):
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with archive.open(info, "w") as member:
+                    np.lib.format.write_array(member, np.ascontiguousarray(value), allow_pickle=False)
+    return path
+
+
+def load_dataset(path: str | Path) -> SpeakerDataset:
+    """Load and validate a dataset file. Returns tensors and the manifest.
+
+    Raises `DatasetError` with the reason (missing file, not an npz, wrong shapes ...).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(
+            f"{path}: no such dataset file. Build one with `vaelab data build` (TA) or "
+            "`vaelab data defaults` (the built-in Speaker A and B), or check the path."
+        )
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = {"train", "eval", "manifest"} - set(archive.files)
+            if missing:
+                raise DatasetError(f"{path}: not a vaelab dataset, it lacks {sorted(missing)}.")
+            train, eval_ = archive["train"], archive["eval"]
+            manifest = json.loads(str(archive["manifest"]))
+    except DatasetError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise DatasetError(f"{path}: cannot read it as a dataset .npz ({err}).") from err
+    check_spectrograms(train, f"{path} (train)")
+    check_spectrograms(eval_, f"{path} (eval)")
+    return SpeakerDataset(torch.from_numpy(train), torch.from_numpy(eval_), manifest, str(path))
+
+
+def concat(*datasets: SpeakerDataset, name: str | None = None) -> SpeakerDataset:
+    """Several speakers as one dataset (handout 2.4 trains on A and B jointly)."""
+    return SpeakerDataset(
+        torch.cat([d.train for d in datasets]),
+        torch.cat([d.eval for d in datasets]),
+        {"speaker": name or "+".join(d.name for d in datasets),
+         "parts": [d.manifest for d in datasets]},
+    )
+
+
+def frame_batches(x: torch.Tensor, batch_size: int, shuffle: bool = True,
+                  generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+    """Batches of `(B, T, F)` made of frames shuffled across the whole set.
+
+    `x: (N, T, F)`. The model treats frames independently, so the frames of all sequences are
+    pooled, shuffled and regrouped into `ceil(N / batch_size)` batches of `batch_size`
+    pseudo-sequences of T frames each (the last batch may be smaller). Compared with batching
+    whole sequences, each step sees frames from many utterances at once, which makes the
+    gradient far less noisy on a small speaker set; the step count per epoch is the same.
+    """
+    n, t, f = x.shape
+    frames = x.reshape(n * t, f)
+    if shuffle:
+        frames = frames[torch.randperm(n * t, generator=generator)]
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        yield frames[start * t: stop * t].reshape(stop - start, t, f)
+
+
+def sequence_batches(x: torch.Tensor, batch_size: int, shuffle: bool = True,
+                     generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+    """Batches of whole sequences `(B, T, F)` from `x: (N, T, F)`, in shuffled order."""
+    order = torch.randperm(len(x), generator=generator) if shuffle else torch.arange(len(x))
+    for start in range(0, len(x), batch_size):
+        yield x[order[start:start + batch_size]]
+
+
+def steps_per_epoch(n_sequences: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch over `n_sequences` with batches of `batch_size`."""
+    return math.ceil(n_sequences / batch_size)
+
+
+def data_home() -> Path:
+    """Folder of the built-in datasets: $VAELAB_HOME, else ~/.cache/vaelab."""
+    return Path(os.environ.get(DATA_HOME_ENV) or Path.home() / ".cache" / "vaelab")
+
+
+def default_speaker_path(speaker: str) -> Path:
+    """Path of the built-in synthetic set for `speaker` ("A" or "B"), built by `vaelab data defaults`."""
+    if speaker not in ("A", "B"):
+        raise ValueError(f"the built-in speakers are 'A' and 'B', not {speaker!r}")
+    return data_home() / "datasets" / f"speaker_{speaker}.npz"
+
+
+def speaker_path(speaker: str) -> Path:
+    """Dataset path for Speaker A or B: $VAELAB_SPEAKER_A / $VAELAB_SPEAKER_B, else the built-in set."""
+    return Path(os.environ.get(f"VAELAB_SPEAKER_{speaker}") or default_speaker_path(speaker))
