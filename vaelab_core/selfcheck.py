@@ -1,0 +1,339 @@
+"""Public self-checks, one per student method (handout 2.3: "check your implementation").
+
+Each check takes the notebook's model class (or an instance), exercises one method and
+either prints what it verified or stops the notebook with a message that says what was
+expected, what came, and the likely cause. The checks test properties (shapes, moments,
+gradients, special cases computable by hand), never a stored answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from vaelab_core import spec
+from vaelab_core.model import count_parameters, expected_parameter_count
+
+
+class SelfCheckFailed(AssertionError):
+    """A self-check that did not pass. Jupyter shows only the message, not a traceback."""
+
+    def __init__(self, method: str, message: str) -> None:
+        super().__init__(f"{method}: {message}")
+        self.method = method
+        self.message = message
+
+    def _render_traceback_(self) -> list[str]:  # IPython's hook for a custom error display
+        return [f"\x1b[31m✗ check of {self.method}() failed\x1b[0m", *self.message.splitlines()]
+
+
+def _fail(method: str, message: str) -> None:
+    raise SelfCheckFailed(method, message)
+
+
+def _passed(method: str, what: str) -> None:
+    print(f"✓ {method}() passed: {what}")
+
+
+def _call(method: str, fn: Callable, *args):
+    """Call a student method; 'not implemented yet' instead of a traceback for a stub."""
+    try:
+        return fn(*args)
+    except NotImplementedError:
+        _fail(method, f"not implemented yet. Fill in {method}() in the model cell, run that cell "
+                      "again, then this check.")
+    except SelfCheckFailed:
+        raise
+    except Exception as err:  # a student error: show it as a message, with its type
+        _fail(method, f"raised {type(err).__name__}: {err}")
+
+
+def _instance(model_or_class, method: str = "build") -> nn.Module:
+    if isinstance(model_or_class, nn.Module):
+        return model_or_class
+    torch.manual_seed(0)
+    return _call(method, model_or_class)
+
+
+def _shape(method: str, what: str, value, expected: tuple[int, ...], hint: str = "") -> None:
+    if not isinstance(value, torch.Tensor):
+        _fail(method, f"{what} should be a torch.Tensor, got {type(value).__name__}.")
+    if tuple(value.shape) != expected:
+        _fail(method, f"{what} should have shape {expected}, got {tuple(value.shape)}. {hint}".strip())
+    if value.dtype != torch.float32:
+        _fail(method, f"{what} should be float32, got {value.dtype}.")
+    if not torch.isfinite(value).all():
+        _fail(method, f"{what} contains NaN or infinity.")
+
+
+def _linears(module: nn.Module) -> list[tuple[int, int]]:
+    return [(m.in_features, m.out_features) for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+def _grad_reaches(method: str, module: nn.Module, name: str) -> None:
+    grads = [p.grad for p in module.parameters()]
+    if not grads or all(g is None or g.abs().sum() == 0 for g in grads):
+        _fail(method, f"no gradient reaches {name}: is its output used, and not detached "
+                      "(.detach(), .data, torch.no_grad(), numpy) on the way?")
+
+
+# --- build -----------------------------------------------------------------------------------
+
+def check_build(model_or_class) -> None:
+    """The five parts exist with the handout's layer sizes, tanh activations and parameter count."""
+    model = _instance(model_or_class)
+    m = "build"
+    f, z = model.x_dim, model.z_dim
+    enc, dec = (f, *model.encoder_hidden), (z, *model.decoder_hidden)
+    layout = {
+        "mlp_x_z": list(zip(enc[:-1], enc[1:])),
+        "inf_mean": [(enc[-1], z)],
+        "inf_logvar": [(enc[-1], z)],
+        "mlp_z_x": list(zip(dec[:-1], dec[1:])),
+        "gen_logvar": [(dec[-1], f)],
+    }
+    for part, expected in layout.items():
+        module = getattr(model, part, None)
+        if not isinstance(module, nn.Module):
+            _fail(m, f"the model has no layer called {part!r} (found {type(module).__name__}). The five "
+                     f"names {', '.join(spec.MODEL_PARTS)} are fixed: the pre-trained model is loaded by them.")
+        found = _linears(module)
+        if found != expected:
+            _fail(m, f"{part} should be dense layers (in, out) = {expected}, found {found}. "
+                     "Check the sizes in the handout (2.3) and the order of the layers.")
+    for part, width in (("mlp_x_z", enc[-1]), ("mlp_z_x", dec[-1])):
+        torch.manual_seed(1)
+        probe = torch.randn(64, enc[0] if part == "mlp_x_z" else z) * 50
+        out = _call(m, getattr(model, part), probe)
+        _shape(m, f"{part}(input)", out, (64, width))
+        if out.abs().max() > 1 or (out == 0).float().mean() > 0.2:
+            _fail(m, f"{part} should end with a tanh (outputs in (-1, 1)); its outputs range over "
+                     f"[{out.min():.2f}, {out.max():.2f}]. Is a ReLU or no activation used?")
+        tanhs = sum(isinstance(x, nn.Tanh) for x in getattr(model, part).modules())
+        if tanhs and tanhs != len(layout[part]):
+            _fail(m, f"{part} has {len(layout[part])} dense layers but {tanhs} tanh activations: "
+                     "each dense layer is followed by one.")
+    for head in ("inf_mean", "inf_logvar", "gen_logvar"):
+        if any(isinstance(x, (nn.Tanh, nn.ReLU, nn.Sigmoid)) for x in getattr(model, head).modules()):
+            _fail(m, f"{head} should be a plain linear layer: a mean or a log-variance can take "
+                     "any real value, so no activation bounds it.")
+    if model.inf_mean is model.inf_logvar:
+        _fail(m, "inf_mean and inf_logvar are the same layer; they need separate weights.")
+    count, want = count_parameters(model), expected_parameter_count(f, z, model.encoder_hidden,
+                                                                    model.decoder_hidden)
+    if count != want:
+        _fail(m, f"expected {want:,} trainable parameters, found {count:,}. Are there extra "
+                 "layers, missing biases, or parameters frozen with requires_grad=False?")
+    _passed(m, f"5 parts with the handout's sizes, {count:,} parameters")
+
+
+# --- generation_x ----------------------------------------------------------------------------
+
+def check_generation_x(model_or_class) -> None:
+    """eta = generation_x(z) has shape (..., F), is deterministic, unbounded, and trains the decoder."""
+    model = _instance(model_or_class)
+    m = "generation_x"
+    torch.manual_seed(2)
+    z = torch.randn(4, spec.N_FRAMES, model.z_dim)
+    eta = _call(m, model.generation_x, z)
+    _shape(m, "eta for z of shape (4, 150, Z)", eta, (4, spec.N_FRAMES, model.x_dim),
+           "generation_x maps each frame's z (Z values) to F log-variances.")
+    flat = _call(m, model.generation_x, z.reshape(-1, model.z_dim))
+    if tuple(flat.shape) != (4 * spec.N_FRAMES, model.x_dim) or not torch.allclose(
+            flat.reshape(eta.shape), eta, atol=1e-5):
+        _fail(m, "the result for (N, Z) input differs from the same frames given as (B, T, Z): "
+                 "frames are independent, so work on the last dimension only.")
+    if not torch.allclose(_call(m, model.generation_x, z), eta):
+        _fail(m, "two calls with the same z gave different eta: the decoder is deterministic, "
+                 "sampling happens in reparametrization() only.")
+    if (eta >= 0).all():
+        _fail(m, "every eta is >= 0 for a freshly initialised decoder. eta is a LOG-variance, the "
+                 "raw output of gen_logvar: do not apply exp(), softplus() or a square to it.")
+    eta.sum().backward()
+    _grad_reaches(m, model.gen_logvar, "gen_logvar")
+    _grad_reaches(m, model.mlp_z_x, "mlp_z_x")
+    model.zero_grad(set_to_none=True)
+    _passed(m, "shape (..., F), deterministic, unbounded log-variances, gradients reach the decoder")
+
+
+# --- reparametrization -----------------------------------------------------------------------
+
+def check_reparametrization(model_or_class) -> None:
+    """Samples are N(mean, exp(logvar)) in mean and variance, differentiable in both arguments."""
+    model = _instance(model_or_class)
+    m = "reparametrization"
+    torch.manual_seed(3)
+    n, zd = 20_000, 8
+    mean = torch.linspace(-2, 2, zd).repeat(n, 1).requires_grad_()
+    logvar = torch.linspace(-1.5, 1.5, zd).repeat(n, 1).requires_grad_()
+    z = _call(m, model.reparametrization, mean, logvar)
+    _shape(m, "z", z, (n, zd), "z has the shape of mean and logvar.")
+    z2 = _call(m, model.reparametrization, mean, logvar)
+    if torch.allclose(z, z2):
+        _fail(m, "two calls gave the same z: the trick draws fresh noise eps ~ N(0, I) each time "
+                 "(torch.randn_like).")
+    sample_mean, sample_var = z.mean(0).detach(), z.var(0).detach()
+    true_mean, true_var = mean[0].detach(), logvar[0].detach().exp()
+    if not torch.allclose(sample_mean, true_mean, atol=0.1):
+        _fail(m, f"the samples' mean is {sample_mean.numpy().round(2)}, expected about "
+                 f"{true_mean.numpy().round(2)}: z = mean + (something) x eps.")
+    ratio = sample_var / true_var
+    if not torch.allclose(ratio, torch.ones_like(ratio), atol=0.08):
+        lv = logvar[0].detach()
+        cause = "compare your scale of eps with the standard deviation exp(logvar / 2)."
+        if torch.allclose(sample_var, (2 * lv).exp(), rtol=0.1):
+            cause = ("the variance came out as exp(2 logvar): exp(logvar) was used as the standard "
+                     "deviation. The standard deviation is exp(logvar / 2).")
+        elif torch.allclose(sample_var, lv.pow(2), rtol=0.1):
+            cause = ("the variance came out as logvar^2: logvar was used as the standard deviation. "
+                     "Is this the log-variance or the standard deviation? Use exp(logvar / 2).")
+        elif torch.allclose(sample_var, torch.ones_like(sample_var), rtol=0.1):
+            cause = "the variance is 1 everywhere: the noise is not scaled by the standard deviation."
+        _fail(m, f"the samples' variance is {sample_var.numpy().round(2)}, expected exp(logvar) = "
+                 f"{true_var.numpy().round(2)}; {cause}")
+    z.sum().backward()
+    for name, tensor in (("mean", mean), ("logvar", logvar)):
+        if tensor.grad is None or tensor.grad.abs().sum() == 0:
+            _fail(m, f"no gradient reaches {name}: build z from mean and logvar with torch "
+                     "operations (no .detach(), numpy or torch.normal(mean, std), which does not "
+                     "propagate gradients).")
+    _passed(m, "fresh samples with mean = mean and variance = exp(logvar), gradients reach both")
+
+
+# --- inference -------------------------------------------------------------------------------
+
+def check_inference(model_or_class) -> None:
+    """inference(x) -> (z, mean, logvar), shapes (..., Z), z sampled around mean with exp(logvar)."""
+    model = _instance(model_or_class)
+    m = "inference"
+    torch.manual_seed(4)
+    x = torch.rand(64, spec.N_FRAMES, model.x_dim) * 3
+    out = _call(m, model.inference, x)
+    if not isinstance(out, tuple) or len(out) != 3:
+        _fail(m, f"should return a tuple (z, mean, logvar), got {type(out).__name__}"
+                 f"{' of length ' + str(len(out)) if isinstance(out, (tuple, list)) else ''}.")
+    expected = (64, spec.N_FRAMES, model.z_dim)
+    for name, value in zip(("z", "mean", "logvar"), out):
+        _shape(m, name, value, expected, "Each frame gets its own Z-dimensional posterior.")
+    z, mean, logvar = out
+    z2, mean2, logvar2 = _call(m, model.inference, x)
+    if torch.allclose(z, z2):
+        if not torch.allclose(mean, mean2):
+            _fail(m, "the first returned value is deterministic but the second is not: return "
+                     "(z, mean, logvar) in this order.")
+        _fail(m, "two calls gave the same z: z must be sampled with reparametrization(mean, logvar).")
+    if not (torch.allclose(mean, mean2) and torch.allclose(logvar, logvar2)):
+        _fail(m, "mean and logvar changed between two calls on the same x: they come from the "
+                 "encoder alone, only z is random.")
+    if torch.allclose(mean, logvar):
+        _fail(m, "mean and logvar are identical: each has its own head (inf_mean, inf_logvar).")
+    residual = ((z - mean) / torch.exp(0.5 * logvar)).detach()
+    if not 0.85 < residual.var().item() < 1.15 or abs(residual.mean().item()) > 0.05:
+        _fail(m, f"(z - mean) / exp(logvar / 2) should be standard normal noise; it has mean "
+                 f"{residual.mean():.2f} and variance {residual.var():.2f}. Pass mean and logvar "
+                 "(not a standard deviation) to reparametrization, in that order.")
+    (z.sum() + mean.sum() + logvar.sum()).backward()
+    for part in ("mlp_x_z", "inf_mean", "inf_logvar"):
+        _grad_reaches(m, getattr(model, part), part)
+    model.zero_grad(set_to_none=True)
+    _passed(m, "(z, mean, logvar) of shape (..., Z), z sampled from q(z|x), gradients reach the encoder")
+
+
+# --- get_loss --------------------------------------------------------------------------------
+
+def _loss_of(model: nn.Module, x, eta, mean, logvar) -> tuple[float, float, float]:
+    m = "get_loss"
+    out = _call(m, model.get_loss, x, eta, mean, logvar)
+    if not isinstance(out, tuple) or len(out) != 3:
+        _fail(m, f"should return a tuple (loss, recon, kl), got {type(out).__name__}.")
+    for name, value in zip(("loss", "recon", "kl"), out):
+        if not isinstance(value, torch.Tensor) or value.dim() != 0:
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            _fail(m, f"{name} should be a scalar tensor (averaged over frames), got {shape}.")
+    return tuple(v.item() for v in out)
+
+
+def check_get_loss(model_or_class) -> None:
+    """The negative ELBO per frame on hand-computable cases, and its gradients."""
+    model = _instance(model_or_class)
+    m = "get_loss"
+    f, zd = model.x_dim, model.z_dim
+    shape_x, shape_z = (3, 5, f), (3, 5, zd)
+
+    # Case 1: x = 2, eta = log 4 (variance 4), posterior N(0, I). Per bin the reconstruction term
+    # is log(pi) + log(4) + 4 / 4; the KL is 0 because q equals the prior.
+    x = torch.full(shape_x, 2.0)
+    eta = torch.full(shape_x, math.log(4.0))
+    zeros = torch.zeros(shape_z)
+    loss, recon, kl = _loss_of(model, x, eta, zeros, zeros)
+    want = f * (spec.LOG_PI + math.log(4.0) + 1.0)
+    if not math.isclose(recon, want, rel_tol=1e-4):
+        cause = "compare with your derivation in 2.2."
+        if math.isclose(recon, want * 15, rel_tol=1e-4):
+            cause = ("it is 15 times too large for 15 frames: average over frames (batch and time), "
+                     "sum over frequency bins only.")
+        elif math.isclose(recon, want / f, rel_tol=1e-4):
+            cause = "it is F times too small: sum over the F frequency bins, average over frames."
+        elif math.isclose(recon, want - f * spec.LOG_PI, rel_tol=1e-4):
+            cause = "the constant log(pi) of each bin is missing (eq. (2): 1 / pi^F)."
+        elif math.isclose(recon, f * (spec.LOG_PI + math.log(math.log(4.0)) + 4 / math.log(4.0)), rel_tol=1e-4):
+            cause = "eta was used as the variance; it is the log-variance, the variance is exp(eta)."
+        elif math.isclose(recon, f * (spec.LOG_PI + math.log(4.0) + 0.5), rel_tol=1e-4):
+            cause = "x was used instead of x^2: the density has |x|^2 / variance."
+        _fail(m, f"reconstruction term for x = 2 and eta = log 4 at every bin: expected "
+                 f"{want:.3f} per frame, got {recon:.3f}; {cause}")
+    if abs(kl) > 1e-5:
+        _fail(m, f"the KL divergence should be 0 when q(z|x) = N(0, I) (mean 0, logvar 0), got {kl:.4f}.")
+    if not math.isclose(loss, recon + kl, rel_tol=1e-5, abs_tol=1e-4):
+        _fail(m, f"loss should be recon + kl (the negative ELBO), got {loss:.3f} vs {recon + kl:.3f}.")
+
+    # Case 2: mean = 1, logvar = log 2. Per dimension the KL is (2 + 1 - 1 - log 2) / 2.
+    kl_mean, kl_logvar = torch.ones(shape_z), torch.full(shape_z, math.log(2.0))
+    loss, recon2, kl = _loss_of(model, x, eta, kl_mean, kl_logvar)
+    want_kl = zd * 0.5 * (2.0 + 1.0 - 1.0 - math.log(2.0))
+    if not math.isclose(kl, want_kl, rel_tol=1e-4):
+        cause = "compare with the KL between diagonal Gaussians you derived in 2.2."
+        if math.isclose(kl, 2 * want_kl, rel_tol=1e-4):
+            cause = "it is twice the expected value: the factor 1/2 is missing."
+        elif math.isclose(kl, -want_kl, rel_tol=1e-4):
+            cause = "it has the wrong sign: the KL divergence is never negative."
+        elif math.isclose(kl, 15 * want_kl, rel_tol=1e-4):
+            cause = "it is 15 times too large for 15 frames: average over frames, sum over Z."
+        elif math.isclose(kl, want_kl / zd, rel_tol=1e-4):
+            cause = "it is Z times too small: sum over the latent dimensions, average over frames."
+        _fail(m, f"KL for mean = 1 and logvar = log 2 in every dimension: expected {want_kl:.4f} "
+                 f"per frame, got {kl:.4f}; {cause}")
+    if not math.isclose(recon2, recon, rel_tol=1e-5):
+        _fail(m, "the reconstruction term changed with mean and logvar: it depends on x and eta only.")
+    if not math.isclose(loss, recon2 + kl, rel_tol=1e-5, abs_tol=1e-4):
+        _fail(m, f"loss should be recon + kl (the negative ELBO), got {loss:.3f} vs {recon2 + kl:.3f}.")
+
+    # Case 3: the same frames in a batch of another size give the same per-frame value.
+    one = _loss_of(model, x[:1, :1], eta[:1, :1], zeros[:1, :1], zeros[:1, :1])[1]
+    if not math.isclose(one, recon, rel_tol=1e-4):
+        _fail(m, f"one frame gives recon {one:.3f} but 15 identical frames give {recon:.3f} per "
+                 "frame: average over all frames (batch x time), do not sum over them.")
+
+    # Gradients reach eta (reconstruction) and mean, logvar (KL).
+    torch.manual_seed(5)
+    x = torch.rand(shape_x)
+    eta = torch.randn(shape_x, requires_grad=True)
+    mean = torch.randn(shape_z, requires_grad=True)
+    logvar = torch.randn(shape_z, requires_grad=True)
+    loss_t = _call(m, model.get_loss, x, eta, mean, logvar)[0]
+    loss_t.backward()
+    for name, tensor in (("eta", eta), ("mean", mean), ("logvar", logvar)):
+        if tensor.grad is None or tensor.grad.abs().sum() == 0:
+            _fail(m, f"the loss does not depend on {name} through a differentiable path: use torch "
+                     "operations on the tensors (no .item(), numpy or math functions).")
+    _passed(m, "hand-computed reconstruction and KL terms match, per-frame average, gradients flow")
+
+
+def check_all(model_or_class) -> None:
+    """All five checks in the order of the handout."""
+    for check in (check_build, check_generation_x, check_reparametrization, check_inference,
+                  check_get_loss):
+        check(model_or_class)

@@ -1,0 +1,204 @@
+"""The training engine students call: train, evaluate, five seeds, fine-tune, cross-evaluate.
+
+Losses are the negative ELBO per frame (handout eq. (6), DESIGN.md "Loss"): each epoch's
+value is the average over all frames of that epoch. A history is a plain dict, so it goes
+into checkpoints and `results.json` as it is:
+
+    {"train": {"total": [...], "recon": [...], "kl": [...]},   # one value per epoch
+     "eval":  {"total": [...], "recon": [...], "kl": [...]},
+     "config": {...}, "steps_per_epoch": int, "seconds": float}
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from vaelab_core.datasets import SpeakerDataset, frame_batches, sequence_batches, steps_per_epoch
+from vaelab_core.errors import VaelabError
+
+TERMS = ("total", "recon", "kl")
+
+
+class TrainingError(VaelabError):
+    """Training cannot go on (e.g. the loss became NaN), with the likely cause."""
+
+
+@dataclass
+class TrainConfig:
+    """How one training run goes. The defaults are the lab's."""
+
+    epochs: int = 30  # passes over the training split (handout 2.4.1: 30)
+    lr: float = 1e-3  # Adam learning rate
+    batch_size: int = 4  # sequences' worth of frames per step: 4 x 150 = 600 frames
+    shuffle_frames: bool = True  # pool and shuffle frames across sequences (see frame_batches)
+    seed: int = 0  # fixes shuffling and the posterior samples (and init, via new_model)
+    device: str | None = None  # None: CUDA when present, else CPU
+    progress: bool = True  # show a tqdm bar over epochs
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """`device` if given, else CUDA when present, else CPU."""
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def new_model(model_class: Callable[[], nn.Module], seed: int = 0) -> nn.Module:
+    """A freshly initialised model whose initial weights are fixed by `seed`."""
+    torch.manual_seed(seed)
+    return model_class()
+
+
+def _split(data: SpeakerDataset | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if isinstance(data, SpeakerDataset):
+        return data.train, data.eval
+    return data, None
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _check_finite(loss: torch.Tensor, where: str) -> None:
+    if not torch.isfinite(loss):
+        raise TrainingError(
+            f"the loss became {loss.item()} at {where}. Likely causes: get_loss divides by "
+            "exp(eta) instead of multiplying by exp(-eta), or takes log() of a variance that "
+            "reached 0; inference() returning the standard deviation as the log-variance; a "
+            "learning rate too high for this data."
+        )
+
+
+def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+                config: TrainConfig, generator: torch.Generator, epoch: int) -> dict[str, float]:
+    """One pass over `x: (N, T, F)`; returns the per-frame average of each loss term."""
+    model.train()
+    device = _device_of(model)
+    batches = frame_batches if config.shuffle_frames else sequence_batches
+    sums = dict.fromkeys(TERMS, 0.0)
+    frames = 0
+    for step, batch in enumerate(batches(x, config.batch_size, shuffle=True, generator=generator)):
+        batch = batch.to(device, non_blocking=True)
+        loss, recon, kl = model.loss(batch)
+        _check_finite(loss, f"epoch {epoch + 1}, step {step + 1}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        n = batch.shape[0] * batch.shape[1]  # frames in this batch: B x T
+        for term, value in zip(TERMS, (loss, recon, kl)):
+            sums[term] += value.item() * n
+        frames += n
+    return {term: total / frames for term, total in sums.items()}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: SpeakerDataset | torch.Tensor, batch_size: int = 64,
+             seed: int = 0) -> dict[str, float]:
+    """Per-frame loss terms of `model` on `x: (N, T, F)` (a dataset means its eval split).
+
+    The posterior sample of eq. (6) is drawn under `seed` without disturbing the caller's
+    random state, so evaluating the same model twice gives the same numbers.
+    """
+    if isinstance(x, SpeakerDataset):
+        x = x.eval
+    model.eval()
+    device = _device_of(model)
+    sums = dict.fromkeys(TERMS, 0.0)
+    frames = 0
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for start in range(0, len(x), batch_size):
+            batch = x[start:start + batch_size].to(device)
+            loss, recon, kl = model.loss(batch)
+            n = batch.shape[0] * batch.shape[1]
+            for term, value in zip(TERMS, (loss, recon, kl)):
+                sums[term] += float(value) * n
+            frames += n
+    return {term: total / frames for term, total in sums.items()}
+
+
+def train(model: nn.Module, data: SpeakerDataset | torch.Tensor, epochs: int = 30, seed: int = 0,
+          lr: float = 1e-3, batch_size: int = TrainConfig.batch_size, shuffle_frames: bool = True,
+          device: str | None = None, progress: bool = True, desc: str = "training") -> dict:
+    """Train `model` in place with Adam and return its history (see the module docstring).
+
+    data: a `SpeakerDataset` (trains on `.train`, evaluates on `.eval` after every epoch) or a
+    tensor `(N, T, F)` of training sequences only. `seed` fixes the batch order and the
+    posterior samples; build the model with `new_model(cls, seed)` to fix its initial weights.
+    """
+    config = TrainConfig(epochs, lr, batch_size, shuffle_frames, seed, device, progress)
+    train_x, eval_x = _split(data)
+    if len(train_x) == 0:
+        raise TrainingError("the training split is empty: check the dataset (vaelab data check FILE).")
+    model.to(pick_device(device))
+    # The fused kernel updates all parameters in one pass: on this small model it halves the
+    # optimizer's share of a step on CPU, with the same arithmetic as the default Adam.
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    history = {"train": {t: [] for t in TERMS}, "eval": {t: [] for t in TERMS}}
+    started = time.perf_counter()
+    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress)
+    for epoch in bar:
+        train_terms = train_epoch(model, optimizer, train_x, config, generator, epoch)
+        for term in TERMS:
+            history["train"][term].append(train_terms[term])
+        if eval_x is not None and len(eval_x):
+            eval_terms = evaluate(model, eval_x, seed=seed)
+            for term in TERMS:
+                history["eval"][term].append(eval_terms[term])
+        bar.set_postfix(train=f"{train_terms['total']:.1f}",
+                        eval=f"{history['eval']['total'][-1]:.1f}" if history["eval"]["total"] else "-")
+    history["config"] = asdict(config)
+    history["steps_per_epoch"] = steps_per_epoch(len(train_x), batch_size)
+    history["seconds"] = time.perf_counter() - started
+    return history
+
+
+def train_seeds(model_class: Callable[[], nn.Module], data: SpeakerDataset | torch.Tensor,
+                seeds: Iterable[int] = range(5), epochs: int = 30, first: dict | None = None,
+                **train_kwargs) -> dict:
+    """Train from scratch once per seed; returns the histories stacked as arrays.
+
+    Returns {"seeds": [...], "train": {term: (S, epochs) array}, "eval": {...}}. `first`, the
+    history of an earlier run with the first seed and the same settings, is reused instead of
+    training that seed again.
+    """
+    seeds = list(seeds)
+    histories = []
+    for i, seed in enumerate(seeds):
+        if i == 0 and first is not None:
+            histories.append(first)
+            continue
+        model = new_model(model_class, seed)
+        histories.append(train(model, data, epochs=epochs, seed=seed,
+                               desc=f"seed {seed}", **train_kwargs))
+    stacked = {"seeds": seeds}
+    for split in ("train", "eval"):
+        stacked[split] = {t: np.array([h[split][t] for h in histories]) for t in TERMS}
+    return stacked
+
+
+def finetune(model: nn.Module, data: SpeakerDataset, epochs: int = 20, seed: int = 0,
+             **train_kwargs) -> tuple[nn.Module, dict]:
+    """Fine-tune a copy of `model` (e.g. the pre-trained one) on `data`; the original is kept.
+
+    Returns (fine-tuned copy, its history).
+    """
+    tuned = copy.deepcopy(model)
+    history = train(tuned, data, epochs=epochs, seed=seed, desc=train_kwargs.pop("desc", "fine-tuning"),
+                    **train_kwargs)
+    return tuned, history
+
+
+def cross_evaluate(models: dict[str, nn.Module], datasets: dict[str, SpeakerDataset],
+                   seed: int = 0) -> dict[str, dict[str, float]]:
+    """Total loss of every model on every dataset's eval split: table[model][data]."""
+    return {m: {d: evaluate(model, data, seed=seed)["total"] for d, data in datasets.items()}
+            for m, model in models.items()}
