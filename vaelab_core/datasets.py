@@ -5,6 +5,8 @@ A dataset file holds
   eval      float32 (N_eval, T, F), from other utterances than `train`
   manifest  a JSON string: speaker, source files (sha256, seconds), preprocessing parameters,
             split rule and seed, counts, package versions, the command that made it.
+  examples  optional float32 (K, 38144): the waveforms of the first K eval sequences, so that a
+            notebook can play a reconstruction with the original phase without the recordings.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class SpeakerDataset:
     eval: torch.Tensor
     manifest: dict = field(default_factory=dict)
     path: str = ""
+    examples: torch.Tensor | None = None  # (K, samples) waveforms of eval[:K], if stored
 
     @property
     def name(self) -> str:
@@ -68,22 +71,34 @@ def check_spectrograms(array: np.ndarray, what: str) -> None:
 
 
 def save_dataset(path: str | Path, train: np.ndarray, eval: np.ndarray, manifest: dict,
-                 force: bool = False) -> Path:
-    """Write a dataset atomically (compressed npz, no pickle). Refuses to overwrite unless `force`."""
+                 force: bool = False, examples: np.ndarray | None = None) -> Path:
+    """Write a dataset atomically (compressed npz, no pickle). Refuses to overwrite unless `force`.
+
+    `examples: (K, SEQUENCE_SAMPLES)` float32 are the waveforms of `eval[:K]` (optional).
+    """
     path = check_writable(path, force)
     if path.suffix != ".npz":
         raise DatasetError(f"{path}: a dataset file must end in .npz.")
     check_spectrograms(train, f"{path} (train)")
     check_spectrograms(eval, f"{path} (eval)")
     text = json.dumps(manifest, indent=1, sort_keys=True)
+    arrays = [("train", train), ("eval", eval), ("manifest", np.array(text))]
+    if examples is not None:
+        examples = np.asarray(examples, dtype=np.float32)
+        if examples.ndim != 2 or examples.shape[1] != spec.SEQUENCE_SAMPLES or len(examples) > len(eval):
+            raise DatasetError(f"{path}: examples should be (K <= N_eval, {spec.SEQUENCE_SAMPLES}) "
+                               f"waveforms of the first eval sequences, got {examples.shape}.")
+        arrays.append(("examples", examples))
     with atomic_path(path) as tmp:
         # Fixed zip timestamps keep the bytes identical for identical inputs (idempotent builds).
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, value in (("train", train), ("eval", eval), ("manifest", np.array(text))):
+            for name, value in arrays:
                 info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
                 info.compress_type = zipfile.ZIP_DEFLATED
                 with archive.open(info, "w") as member:
-                    np.lib.format.write_array(member, np.ascontiguousarray(value), allow_pickle=False)
+                    # np.asarray, not np.ascontiguousarray: the latter turns the 0-d manifest
+                    # string into shape (1,), which then loads as "['{...}']", not JSON.
+                    np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
     return path
 
 
@@ -104,14 +119,16 @@ def load_dataset(path: str | Path) -> SpeakerDataset:
             if missing:
                 raise DatasetError(f"{path}: not a vaelab dataset, it lacks {sorted(missing)}.")
             train, eval_ = archive["train"], archive["eval"]
-            manifest = json.loads(str(archive["manifest"]))
+            manifest = json.loads(str(archive["manifest"].reshape(-1)[0]))  # 0-d (or (1,)) string
+            examples = archive["examples"] if "examples" in archive.files else None
     except DatasetError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise DatasetError(f"{path}: cannot read it as a dataset .npz ({err}).") from err
     check_spectrograms(train, f"{path} (train)")
     check_spectrograms(eval_, f"{path} (eval)")
-    return SpeakerDataset(torch.from_numpy(train), torch.from_numpy(eval_), manifest, str(path))
+    return SpeakerDataset(torch.from_numpy(train), torch.from_numpy(eval_), manifest, str(path),
+                          None if examples is None else torch.from_numpy(examples))
 
 
 def concat(*datasets: SpeakerDataset, name: str | None = None) -> SpeakerDataset:

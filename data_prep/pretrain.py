@@ -1,0 +1,89 @@
+"""`vaelab pretrain`: train the reference VAE on a multi-speaker set, with early stopping.
+
+The model class is the reference loaded from the solution notebook (data_prep.reference); the
+training steps are the ones students use (vaelab_core.training). The checkpoint keeps the
+weights of the epoch with the lowest eval loss.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from data_prep.reference import load_reference
+from vaelab_core.atomic_files import check_writable
+from vaelab_core.checkpoints import save_checkpoint
+from vaelab_core.datasets import load_dataset, steps_per_epoch
+from vaelab_core.errors import VaelabError
+from vaelab_core.training import TERMS, TrainConfig, evaluate, new_model, pick_device, train_epoch
+
+
+def main(corpus: str | Path, out: str | Path, epochs: int = 200, patience: int = 15,
+         batch_size: int = 8, seed: int = 0, lr: float = 1e-3, solutions: str | Path | None = None,
+         force: bool = False, command: str | None = None, progress: bool = True) -> dict:
+    """Pre-train and write the checkpoint to `out`; returns the checkpoint's provenance."""
+    if epochs < 1 or patience < 1:
+        raise VaelabError(f"--epochs and --patience must be at least 1 (got {epochs}, {patience}).")
+    out = check_writable(out, force)
+    data = load_dataset(corpus)
+    if len(data.eval) == 0:
+        raise VaelabError(f"{corpus}: the eval split is empty; early stopping needs held-out "
+                          "utterances (rebuild with --eval-fraction > 0).")
+    model_class = load_reference(solutions)
+    started = time.perf_counter()
+    model = new_model(model_class, seed).to(pick_device())
+    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    readers = data.manifest.get("readers", [])
+    print(f"pre-training on {data.name}: {len(data.train)} train / {len(data.eval)} eval sequences"
+          f"{f', {len(readers)} readers' if readers else ''}; "
+          f"{steps_per_epoch(len(data.train), batch_size)} steps per epoch")
+
+    history = {"train": {t: [] for t in TERMS}, "eval": {t: [] for t in TERMS}}
+    best_loss, best_epoch, best_state = float("inf"), 0, None
+    bar = tqdm(range(epochs), desc="pre-training", unit="epoch", disable=not progress)
+    for epoch in bar:
+        train_terms = train_epoch(model, optimizer, data.train, config, generator, epoch)
+        eval_terms = evaluate(model, data.eval, seed=seed)
+        for term in TERMS:
+            history["train"][term].append(train_terms[term])
+            history["eval"][term].append(eval_terms[term])
+        if eval_terms["total"] < best_loss:
+            best_loss, best_epoch = eval_terms["total"], epoch + 1
+            best_state = copy.deepcopy(model.state_dict())
+        bar.set_postfix(train=f"{train_terms['total']:.1f}", eval=f"{eval_terms['total']:.1f}",
+                        best=f"{best_loss:.1f}@{best_epoch}")
+        if epoch + 1 - best_epoch >= patience:
+            print(f"early stop after epoch {epoch + 1}: no better eval loss for {patience} epochs")
+            break
+    model.load_state_dict(best_state)
+
+    manifest_text = json.dumps(data.manifest, sort_keys=True)
+    provenance = {
+        "corpus": str(corpus),
+        "corpus_manifest_sha256": hashlib.sha256(manifest_text.encode()).hexdigest(),
+        "corpus_speaker": data.name,
+        "corpus_readers": len(readers),
+        "train_sequences": len(data.train),
+        "eval_sequences": len(data.eval),
+        "epochs_run": len(history["eval"]["total"]),
+        "best_epoch": best_epoch,
+        "best_eval_loss": best_loss,
+        "seconds": round(time.perf_counter() - started, 1),
+        "command": command or "data_prep.pretrain.main",
+    }
+    config_record = {"train": {"lr": lr, "batch_size": batch_size, "seed": seed, "max_epochs": epochs,
+                               "patience": patience, "shuffle_frames": config.shuffle_frames}}
+    save_checkpoint(out, model, epoch=best_epoch, history=history, config=config_record,
+                    provenance=provenance, force=force)
+    print(f"wrote {out}: best eval loss {best_loss:.2f} per frame at epoch {best_epoch} "
+          f"of {provenance['epochs_run']} ({provenance['seconds']:.0f} s)")
+    return provenance

@@ -1,0 +1,86 @@
+"""`vaelab demo`: run the whole lab once, headless, on Speakers A and B.
+
+Builds the built-in speaker sets if they are missing, executes the solution notebook in a real
+Jupyter kernel, and writes to OUT: the executed notebook (.ipynb and .html), the figures as PNG,
+and results.json (keys documented in vaelab_core/results.py and the README); then prints a
+short summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from data_prep.reference import NOTEBOOK, find_solutions
+from grader.execute import NotebookFailed, execute_notebook, save_notebook
+from vaelab_core.datasets import load_dataset
+from vaelab_core.errors import VaelabError
+
+
+def _summary(results: dict) -> str:
+    def row(name: str, a: float, b: float) -> str:
+        return f"  {name:<34}{a:>10.2f}{b:>10.2f}"
+
+    cross = results["cross"]
+    lines = [
+        "negative ELBO per frame on the eval splits (lower is better)",
+        f"  {'':<34}{'Speaker A':>10}{'Speaker B':>10}",
+        row("scratch, 30 epochs on A+B", results["scratch"]["eval_loss"]["A"], results["scratch"]["eval_loss"]["B"]),
+        row("pre-trained, no fine-tuning", results["pretrained"]["A"], results["pretrained"]["B"]),
+        row("Model A (fine-tuned on A)", cross["A"]["A"], cross["A"]["B"]),
+        row("Model B (fine-tuned on B)", cross["B"]["A"], cross["B"]["B"]),
+        f"  five seeds, final train loss: {results['seeds']['total_mean'][-1]:.2f} ± "
+        f"{results['seeds']['total_std'][-1]:.2f}",
+        f"  notebook time: {results['seconds']:.0f} s",
+    ]
+    return "\n".join(lines)
+
+
+def main(out: str | Path = "demo_out", speaker_a: str | Path | None = None,
+         speaker_b: str | Path | None = None, solutions: str | Path | None = None,
+         timeout: int = 1800) -> dict:
+    """Run the lab end to end; returns the results dict."""
+    started = time.perf_counter()
+    if (speaker_a is None) != (speaker_b is None):
+        raise VaelabError("give both --speaker-a and --speaker-b, or neither (the built-in speakers).")
+    if speaker_a is None:
+        from data_prep.defaults import main as build_defaults
+        speaker_a, speaker_b = build_defaults()
+    for path in (speaker_a, speaker_b):
+        load_dataset(path)  # fail here, with the dataset's own message, not inside the kernel
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    source = find_solutions(solutions) / NOTEBOOK
+    executed = out / source.name
+    print(f"running {source} on A = {speaker_a}, B = {speaker_b} ...")
+    env = {"VAELAB_SPEAKER_A": str(Path(speaker_a).resolve()),
+           "VAELAB_SPEAKER_B": str(Path(speaker_b).resolve()),
+           "VAELAB_OUT": str(out), "TQDM_DISABLE": "1"}
+    try:
+        notebook = execute_notebook(source, out, env=env, timeout=timeout)
+    except NotebookFailed as failure:
+        save_notebook(failure.notebook, executed)
+        raise NotebookFailed(f"{failure}\nThe notebook as far as it ran: {executed}") from None
+    save_notebook(notebook, executed)
+    results = json.loads((out / "results.json").read_text())
+    print(_summary(results))
+    figures = sorted((out / "figures").glob("*.png"))
+    print(f"wrote {executed} (+ .html), {out / 'results.json'}, {len(figures)} figures in "
+          f"{out / 'figures'} ({time.perf_counter() - started:.0f} s in all)")
+    return results
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("demo", help="run the whole lab headless on Speakers A and B")
+    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default: demo_out)")
+    parser.add_argument("--speaker-a", type=Path, default=None, help="Speaker A dataset (default: built-in)")
+    parser.add_argument("--speaker-b", type=Path, default=None, help="Speaker B dataset (default: built-in)")
+    parser.add_argument("--solutions", type=Path, default=None, help="solutions/ folder (default: the checkout's)")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per notebook cell")
+
+    def run(args: argparse.Namespace) -> None:
+        main(args.out, args.speaker_a, args.speaker_b, args.solutions, args.timeout)
+
+    parser.set_defaults(run=run)

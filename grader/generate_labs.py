@@ -1,0 +1,113 @@
+"""`vaelab labs`: generate the student notebooks in labs/ from the solution notebooks.
+
+solutions/ is the only place where the lab is edited. nbgrader's generate_assignment turns each
+source notebook into the student version (solution regions replaced by stubs, hidden tests
+removed, outputs cleared, checksums computed); this module runs it in a throw-away course
+folder, stamps the result as generated, and writes it to labs/. `check=True` regenerates into
+memory and reports whether labs/ is out of date, without writing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbgrader.apps.api import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from traitlets.config import Config
+
+from vaelab_core.atomic_files import atomic_path
+from vaelab_core.errors import VaelabError
+
+REPO = Path(__file__).resolve().parents[1]
+STAMP = ("> **Generated file, do not edit.** This student notebook is generated from "
+         "`solutions/{assignment}/{notebook}` by `vaelab labs`; edit the source and regenerate.")
+
+
+class StaleLabsError(VaelabError):
+    """labs/ does not match what solutions/ generates."""
+
+
+def ensure_tools_on_path() -> None:
+    """nbgrader runs the `alembic` command of its environment by name: make sure the folder of
+    this interpreter's scripts is on PATH even when the virtual environment is not activated."""
+    scripts = str(Path(sys.executable).parent)
+    if scripts not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")
+
+
+def _generate(source_dir: Path, assignment: str) -> dict[str, nbformat.NotebookNode]:
+    """Run nbgrader's generate_assignment on one assignment folder; returns notebooks by name."""
+    ensure_tools_on_path()
+    with tempfile.TemporaryDirectory(prefix="vaelab-labs-") as course:
+        shutil.copytree(source_dir, Path(course) / "source" / assignment)
+        config = Config()
+        config.CourseDirectory.root = course
+        config.CourseDirectory.course_id = "vaelab"
+        config.CourseDirectory.db_url = f"sqlite:///{Path(course) / 'gradebook.db'}"
+        config.Application.log_level = "WARN"
+        api = NbGraderAPI(CourseDirectory(config=config), config=config)
+        result = api.generate_assignment(assignment)
+        if not result["success"]:
+            raise VaelabError(f"nbgrader could not generate {assignment}:\n{result['log']}\n{result.get('error', '')}")
+        release = Path(course) / "release" / assignment
+        notebooks = {}
+        for path in sorted(release.glob("*.ipynb")):
+            notebook = nbformat.read(path, as_version=4)
+            notebook.cells.insert(0, nbformat.v4.new_markdown_cell(
+                STAMP.format(assignment=assignment, notebook=path.name)))
+            notebook.cells[0]["id"] = "vaelab-generated"  # fixed, so regeneration is byte-stable
+            notebook.metadata["vaelab"] = {"generated_from": f"solutions/{assignment}/{path.name}"}
+            notebooks[path.name] = notebook
+        return notebooks
+
+
+def _text(notebook: nbformat.NotebookNode) -> str:
+    return nbformat.writes(notebook) + "\n"
+
+
+def main(solutions: str | Path | None = None, labs: str | Path | None = None,
+         check: bool = False) -> list[Path]:
+    """Regenerate labs/ from solutions/ (or, with `check`, verify it). Returns the paths."""
+    solutions = Path(solutions or REPO / "solutions")
+    labs = Path(labs or REPO / "labs")
+    assignments = sorted(p for p in solutions.iterdir() if p.is_dir() and any(p.glob("*.ipynb"))) \
+        if solutions.is_dir() else []
+    if not assignments:
+        raise VaelabError(f"no assignment folders with notebooks in {solutions}.")
+    written, stale = [], []
+    for source_dir in assignments:
+        for name, notebook in _generate(source_dir, source_dir.name).items():
+            target = labs / source_dir.name / name
+            text = _text(notebook)
+            if check:
+                if not target.is_file() or target.read_text() != text:
+                    stale.append(target)
+                continue
+            with atomic_path(target) as tmp:
+                tmp.write_text(text)
+            written.append(target)
+            print(f"wrote {target}")
+    if stale:
+        raise StaleLabsError(f"labs/ is out of date with solutions/: {', '.join(map(str, stale))}. "
+                             "Run `vaelab labs` and commit the result.")
+    return written
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("labs", help="generate the student notebooks (labs/) from solutions/")
+    parser.add_argument("--solutions", type=Path, default=None, help="solutions folder (default: the checkout's)")
+    parser.add_argument("--labs", type=Path, default=None, help="output folder (default: the checkout's labs/)")
+    parser.add_argument("--check", action="store_true", help="only verify that labs/ is up to date")
+
+    def run(args: argparse.Namespace) -> None:
+        main(args.solutions, args.labs, check=args.check)
+        if args.check:
+            print("labs/ is up to date with solutions/")
+
+    parser.set_defaults(run=run)
