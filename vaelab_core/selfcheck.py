@@ -73,6 +73,14 @@ def _linears(module: nn.Module) -> list[tuple[int, int]]:
     return [(m.in_features, m.out_features) for m in module.modules() if isinstance(m, nn.Linear)]
 
 
+def _backward(method: str, value: torch.Tensor, what: str) -> None:
+    """Backpropagate from `value`, or explain why no gradient can flow through `what`."""
+    if not value.requires_grad:
+        _fail(method, f"no gradient reaches the inputs through {what}: it was cut from the graph "
+                      "(.detach(), .data, torch.no_grad(), numpy or .item() on the way?).")
+    value.backward()
+
+
 def _grad_reaches(method: str, module: nn.Module, name: str) -> None:
     grads = [p.grad for p in module.parameters()]
     if not grads or all(g is None or g.abs().sum() == 0 for g in grads):
@@ -152,7 +160,7 @@ def check_generation_x(model_or_class) -> None:
     if (eta >= 0).all():
         _fail(m, "every eta is >= 0 for a freshly initialised decoder. eta is a LOG-variance, the "
                  "raw output of gen_logvar: do not apply exp(), softplus() or a square to it.")
-    eta.sum().backward()
+    _backward(m, eta.sum(), "eta")
     _grad_reaches(m, model.gen_logvar, "gen_logvar")
     _grad_reaches(m, model.mlp_z_x, "mlp_z_x")
     model.zero_grad(set_to_none=True)
@@ -194,7 +202,7 @@ def check_reparametrization(model_or_class) -> None:
             cause = "the variance is 1 everywhere: the noise is not scaled by the standard deviation."
         _fail(m, f"the samples' variance is {sample_var.numpy().round(2)}, expected exp(logvar) = "
                  f"{true_var.numpy().round(2)}; {cause}")
-    z.sum().backward()
+    _backward(m, z.sum(), "z (no gradient reaches mean or logvar)")
     for name, tensor in (("mean", mean), ("logvar", logvar)):
         if tensor.grad is None or tensor.grad.abs().sum() == 0:
             _fail(m, f"no gradient reaches {name}: build z from mean and logvar with torch "
@@ -221,9 +229,9 @@ def check_inference(model_or_class) -> None:
     z, mean, logvar = out
     z2, mean2, logvar2 = _call(m, model.inference, x)
     if torch.allclose(z, z2):
-        if not torch.allclose(mean, mean2):
-            _fail(m, "the first returned value is deterministic but the second is not: return "
-                     "(z, mean, logvar) in this order.")
+        if not (torch.allclose(mean, mean2) and torch.allclose(logvar, logvar2)):
+            _fail(m, "the first returned value is deterministic but a later one is random: "
+                     "return (z, mean, logvar) in this order.")
         _fail(m, "two calls gave the same z: z must be sampled with reparametrization(mean, logvar).")
     if not (torch.allclose(mean, mean2) and torch.allclose(logvar, logvar2)):
         _fail(m, "mean and logvar changed between two calls on the same x: they come from the "
@@ -235,7 +243,7 @@ def check_inference(model_or_class) -> None:
         _fail(m, f"(z - mean) / exp(logvar / 2) should be standard normal noise; it has mean "
                  f"{residual.mean():.2f} and variance {residual.var():.2f}. Pass mean and logvar "
                  "(not a standard deviation) to reparametrization, in that order.")
-    (z.sum() + mean.sum() + logvar.sum()).backward()
+    _backward(m, z.sum() + mean.sum() + logvar.sum(), "z, mean and logvar")
     for part in ("mlp_x_z", "inf_mean", "inf_logvar"):
         _grad_reaches(m, getattr(model, part), part)
     model.zero_grad(set_to_none=True)
@@ -324,7 +332,7 @@ def check_get_loss(model_or_class) -> None:
     mean = torch.randn(shape_z, requires_grad=True)
     logvar = torch.randn(shape_z, requires_grad=True)
     loss_t = _call(m, model.get_loss, x, eta, mean, logvar)[0]
-    loss_t.backward()
+    _backward(m, loss_t, "the loss")
     for name, tensor in (("eta", eta), ("mean", mean), ("logvar", logvar)):
         if tensor.grad is None or tensor.grad.abs().sum() == 0:
             _fail(m, f"the loss does not depend on {name} through a differentiable path: use torch "
