@@ -44,8 +44,8 @@ def package_versions() -> dict[str, str]:
     import torchaudio
 
     import vaelab_core
-    return {"vaelab": vaelab_core.__version__, "torch": torch.__version__,
-            "torchaudio": torchaudio.__version__, "numpy": numpy.__version__,
+    return {"vaelab": vaelab_core.__version__, "torch": str(torch.__version__),
+            "torchaudio": str(torchaudio.__version__), "numpy": str(numpy.__version__),
             "python": platform.python_version()}
 
 

@@ -1,0 +1,88 @@
+"""`vaelab data defaults`: the built-in Speaker A and Speaker B datasets, made once, reused after.
+
+The lab notebook loads Speaker A and Speaker B from `vaelab_core.datasets.default_speaker_path`.
+Students have no recordings, so the built-in speakers are the synthetic voices A and B of
+`data_prep.synth` (2 minutes each, seed 0), turned into datasets by the very pipeline a TA uses
+for recordings (`data_prep.build`: trim, cut into 150-frame sequences, split by utterance).
+
+  HOME/synth/A/*.wav, B/*.wav (+ labels)   the synthetic recordings (kept: labels for analysis)
+  HOME/datasets/speaker_A.npz, speaker_B.npz
+
+HOME is $VAELAB_HOME or ~/.cache/vaelab. Every step is deterministic, so the same HOME gives the
+same bytes, and every file is written atomically, so an interrupted run leaves nothing half
+made: running again finishes the job.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from data_prep import build, synth
+from vaelab_core import spec
+from vaelab_core.datasets import DatasetError, data_home, default_speaker_path, load_dataset
+
+#: The built-in speakers, their minutes of synthetic speech, and the seed of synthesis and split.
+SPEAKERS = ("A", "B")
+MINUTES = 2.0
+SEED = 0
+EVAL_FRACTION = 0.2
+
+#: Recorded as the command in the datasets' manifests, whichever way this was run (CLI or the
+#: Python API): the manifest, and so the bytes, must not depend on how it was called.
+COMMAND = "vaelab data defaults"
+
+
+def dataset_paths(home: str | Path | None = None) -> dict[str, Path]:
+    """{"A": .../speaker_A.npz, "B": ...}: the lab's default paths, or those under `home`."""
+    if home is None:
+        return {s: default_speaker_path(s) for s in SPEAKERS}
+    return {s: Path(home) / "datasets" / f"speaker_{s}.npz" for s in SPEAKERS}
+
+
+def _usable(path: Path) -> bool:
+    """True when `path` holds a dataset that loads and passes the lab's checks."""
+    try:
+        load_dataset(path)
+    except DatasetError:
+        return False
+    return True
+
+
+def main(home: str | Path | None = None) -> tuple[Path, Path]:
+    """Make the Speaker A and B datasets if they are missing or unreadable; returns their paths.
+
+    `home`: data folder; None means `vaelab_core.datasets.data_home()` ($VAELAB_HOME or
+    ~/.cache/vaelab), whose datasets are exactly `default_speaker_path("A")` and ("B").
+    """
+    started = time.perf_counter()
+    paths = dataset_paths(home)
+    home = data_home() if home is None else Path(home)
+
+    todo = [s for s in SPEAKERS if not _usable(paths[s])]
+    if not todo:
+        print(f"defaults: Speaker A and B datasets are already built, nothing to do "
+              f"({paths['A']}, {paths['B']}).")
+        return paths["A"], paths["B"]
+    for s in todo:
+        if paths[s].exists():
+            print(f"defaults: {paths[s]} does not load as a dataset; making it again.")
+
+    # The corpus folder is this function's own scratch space: replacing it is always safe, and
+    # synthesis is deterministic, so an earlier (or interrupted) corpus is simply made again.
+    corpus = home / "synth"
+    synth.main(corpus, speakers=list(SPEAKERS), minutes=MINUTES, seed=SEED, force=True)
+    for s in todo:
+        build.main(corpus / s, paths[s], speaker=s, eval_fraction=EVAL_FRACTION, seed=SEED,
+                   force=paths[s].exists(), command=COMMAND, quiet=True)
+
+    print(f"defaults: built-in speakers ready in {time.perf_counter() - started:.1f} s "
+          f"({MINUTES:g} min of synthetic speech each, seed {SEED}):")
+    sequence_minutes = spec.SEQUENCE_SAMPLES / spec.SAMPLE_RATE / 60
+    for s in SPEAKERS:
+        dataset = load_dataset(paths[s])
+        n_train, n_eval = len(dataset.train), len(dataset.eval)
+        state = "made" if s in todo else "kept"
+        print(f"  Speaker {s}: {n_train} train / {n_eval} eval sequences "
+              f"({(n_train + n_eval) * sequence_minutes:.1f} min), {state}: {paths[s]}")
+    return paths["A"], paths["B"]

@@ -1,0 +1,81 @@
+"""Tests of data_prep.defaults: synth -> build -> load_dataset, once, then reused.
+
+These run the real `data_prep.build` (the same pipeline a TA runs on recordings); they are
+skipped, saying so, only while that module is absent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vaelab_core import spec
+from vaelab_core.datasets import default_speaker_path, load_dataset
+
+pytest.importorskip("data_prep.build", reason="needs data_prep/build.py (vaelab data build)")
+from data_prep import defaults  # noqa: E402  (after the skip: it imports data_prep.build)
+
+
+def file_bytes(paths) -> list[bytes]:
+    return [Path(p).read_bytes() for p in paths]
+
+
+def test_paths_under_a_given_home() -> None:
+    assert defaults.dataset_paths("/x") == {"A": Path("/x/datasets/speaker_A.npz"),
+                                            "B": Path("/x/datasets/speaker_B.npz")}
+
+
+@pytest.mark.slow
+def test_first_use_builds_the_lab_defaults_and_later_uses_reuse_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("VAELAB_HOME", str(tmp_path / "home"))
+    paths = defaults.main()
+    assert paths == (default_speaker_path("A"), default_speaker_path("B"))
+    assert "Speaker A:" in capsys.readouterr().out
+
+    for speaker, path in zip("AB", paths):
+        dataset = load_dataset(path)
+        assert dataset.train.shape[1:] == dataset.eval.shape[1:] == (spec.N_FRAMES, spec.N_FREQ)
+        assert len(dataset.train) >= 20 and len(dataset.eval) >= 4
+        # Train and eval come from different utterances (whole files), never from one file.
+        files = dataset.manifest["files"]
+        sides = {f["path"]: f["split"] for f in files}
+        assert {"train", "eval"} == set(sides.values())
+        assert all(Path(p).name.startswith(f"{speaker}-0-") for p in sides)
+        assert sum(f["sequences"] for f in files if f["split"] == "eval") == len(dataset.eval)
+
+    # Second use: nothing is rebuilt, nothing changes.
+    before = file_bytes(paths)
+    mtimes = [p.stat().st_mtime_ns for p in paths]
+    assert defaults.main() == paths
+    assert "nothing to do" in capsys.readouterr().out
+    assert file_bytes(paths) == before and [p.stat().st_mtime_ns for p in paths] == mtimes
+
+    # A lost or damaged file is made again, byte for byte the same; the other one is kept.
+    paths[1].unlink()
+    paths[0].write_bytes(b"not a dataset")
+    defaults.main()
+    assert file_bytes(paths) == before
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_is_finished_by_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(defaults, "MINUTES", 0.5)  # small speakers: this is about the control flow
+    real_build = defaults.build.main
+
+    def build_a_then_interrupt(corpus, out, speaker=None, **kwargs):
+        if speaker == "B":
+            raise KeyboardInterrupt
+        return real_build(corpus, out, speaker=speaker, **kwargs)
+
+    monkeypatch.setattr(defaults.build, "main", build_a_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        defaults.main(tmp_path)
+    datasets = tmp_path / "datasets"
+    assert sorted(p.name for p in datasets.iterdir()) == ["speaker_A.npz"], "no partial file is left"
+    a_bytes = (datasets / "speaker_A.npz").read_bytes()
+
+    monkeypatch.setattr(defaults.build, "main", real_build)
+    a, b = defaults.main(tmp_path)
+    assert a.read_bytes() == a_bytes and load_dataset(b).eval.shape[1:] == (spec.N_FRAMES, spec.N_FREQ)
