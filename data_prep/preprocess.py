@@ -32,12 +32,8 @@ def trim_silence(wave: torch.Tensor, threshold_db: float = SILENCE_DB) -> torch.
     return wave[start:stop]
 
 
-def wave_to_sequences(wave: torch.Tensor) -> torch.Tensor:
-    """Turn one 16 kHz mono recording `wave: (samples,)` into spectrogram sequences.
-
-    Returns `(n, T, F)` = (n, 150, 257) float32 magnitudes, one sequence per 2.38 s of speech;
-    n is 0 when the recording is shorter than one sequence after trimming.
-    """
+def cut_chunks(wave: torch.Tensor) -> torch.Tensor:
+    """Steps 1 to 3 of `wave_to_sequences`: `wave: (samples,)` -> `(n, 38144)` chunks of audio."""
     # 1. Silence before the first word and after the last one carries no speech: drop it.
     wave = trim_silence(wave)
 
@@ -49,7 +45,16 @@ def wave_to_sequences(wave: torch.Tensor) -> torch.Tensor:
     # 3. Peak-normalise each chunk to a maximum of 1, so that loud and quiet recordings (or
     #    microphones) give spectrograms on the same scale.
     peaks = chunks.abs().amax(dim=1, keepdim=True)
-    chunks = chunks / peaks.clamp_min(1e-8)
+    return chunks / peaks.clamp_min(1e-8)
+
+
+def wave_to_sequences(wave: torch.Tensor) -> torch.Tensor:
+    """Turn one 16 kHz mono recording `wave: (samples,)` into spectrogram sequences.
+
+    Returns `(n, T, F)` = (n, 150, 257) float32 magnitudes, one sequence per 2.38 s of speech;
+    n is 0 when the recording is shorter than one sequence after trimming.
+    """
+    chunks = cut_chunks(wave)  # steps 1-3: trim, cut, peak-normalise -> (n, 38144)
 
     # 4. Magnitude of the STFT: sine window of 512 samples (32 ms), hop 256 (16 ms), centred
     #    frames with reflect padding -> (n, 150, 257).

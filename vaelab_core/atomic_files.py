@@ -23,6 +23,10 @@ class OutputError(VaelabError, OSError):
 def check_writable(path: str | Path, force: bool = False) -> Path:
     """Fail early, before any work, if `path` cannot be (over)written. Returns it as a Path."""
     path = Path(path)
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise OutputError(f"cannot write {path}: {blocking} is a file, not a folder; choose another "
+                          "output path.")
     if path.exists() and not force:
         raise OutputError(
             f"{path} already exists; pass --force (force=True) to replace it, or choose another path."

@@ -7,6 +7,7 @@ the two meet.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -49,12 +50,23 @@ def read_audio(path: str | Path) -> tuple[torch.Tensor, AudioInfo]:
     """
     path = Path(path)
     try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        with soundfile.SoundFile(str(path)) as handle:
+            data = handle.read(dtype="float32", always_2d=True)
+            rate, header_log = handle.samplerate, handle.extra_info
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as err:
         raise AudioError(
             f"{path}: cannot decode this file as audio ({err}). It may be truncated, corrupt or not "
             "an audio file at all; re-export it as wav or flac, or remove it from the folder."
         ) from err
+    # libsndfile reads a cut-off wav without complaint, returning only the samples present; its
+    # header log says so ("data : 160000 (should be 79979)"). Sizes 0 and 0xFFFFFFFF are the
+    # placeholders of streamed wavs (e.g. ffmpeg to a pipe), not a truncation.
+    cut = re.search(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", header_log, re.MULTILINE)
+    if cut and int(cut[2]) < int(cut[1]) and int(cut[1]) not in (0, 0xFFFFFFFF, 0x7FFFFFFF):
+        raise AudioError(
+            f"{path}: the file is truncated: its header announces {int(cut[1]):,} bytes of audio but "
+            f"only {int(cut[2]):,} are there (an interrupted copy or export?). Copy or export it again."
+        )
     channels = data.shape[1]
     wave = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))  # (samples,) mono mix-down
     if not torch.isfinite(wave).all():
@@ -85,7 +97,13 @@ def magnitude_spectrogram(wave: torch.Tensor) -> torch.Tensor:
     """Magnitude STFT |X| of `wave: (..., samples)` as float32 `(..., T, F)`.
 
     A sequence of `spec.SEQUENCE_SAMPLES` = 38,144 samples gives exactly 150 x 257.
+    An empty batch, e.g. `(0, samples)`, gives an empty `(0, T, F)` (torch's reflect padding
+    rejects empty batches, and a recording shorter than one sequence yields one).
     """
+    if wave.numel() == 0 and wave.shape[-1] > 0:
+        frames = 1 + wave.shape[-1] // spec.HOP_LENGTH if spec.CENTER else \
+            1 + (wave.shape[-1] - spec.N_FFT) // spec.HOP_LENGTH
+        return torch.zeros(*wave.shape[:-1], frames, spec.N_FREQ, dtype=torch.float32)
     return complex_stft(wave).abs().to(torch.float32)
 
 
