@@ -1,0 +1,76 @@
+"""labs/ is generated from solutions/, up to date, and holds no solution or hidden test."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import re
+
+from grader.execute import NotebookFailed, execute_notebook
+from grader.generate_labs import StaleLabsError, main
+
+REPO = Path(__file__).resolve().parents[2]
+STUDENT = REPO / "labs" / "vae_speech" / "vae_speech.ipynb"
+
+SOURCE = REPO / "solutions" / "vae_speech" / "vae_speech.ipynb"
+# Every line inside a solution region of the source notebook (stripped of indentation).
+ANSWER_LINES = [line.strip()
+                for region in re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION",
+                                         "\n".join(c.source for c in nbformat.read(SOURCE, as_version=4).cells),
+                                         flags=re.DOTALL)
+                for line in region.splitlines() if len(line.strip()) > 12]
+
+
+def test_labs_are_up_to_date_with_solutions():
+    main(check=True)  # raises StaleLabsError when labs/ differs from a fresh generation
+
+
+def test_a_changed_source_makes_labs_stale(tmp_path):
+    solutions = tmp_path / "solutions"
+    shutil.copytree(REPO / "solutions", solutions)
+    source = solutions / "vae_speech" / "vae_speech.ipynb"
+    notebook = nbformat.read(source, as_version=4)
+    notebook.cells[0].source += "\n\nA sentence added by the instructor."
+    nbformat.write(notebook, source)
+    with pytest.raises(StaleLabsError, match="vaelab labs"):
+        main(solutions=solutions, check=True)
+    written = main(solutions=solutions, labs=tmp_path / "labs")
+    assert "added by the instructor" in written[0].read_text()
+
+
+def test_student_notebook_has_no_solution_and_no_hidden_test():
+    text = STUDENT.read_text()
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+    assert ANSWER_LINES, "the reference should have answer lines to look for"
+    leaked = [line for line in ANSWER_LINES if line in text]
+    assert not leaked, f"solution lines in the student notebook: {leaked}"
+    notebook = nbformat.read(STUDENT, as_version=4)
+    model = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "model")
+    assert model.source.count("raise NotImplementedError()") == 5
+    assert notebook.metadata["vaelab"]["generated_from"] == "solutions/vae_speech/vae_speech.ipynb"
+    assert "Generated file, do not edit" in notebook.cells[0].source
+
+
+def test_installed_packages_hold_no_solution_code():
+    sources = "\n".join(p.read_text() for pkg in ("vaelab_core", "data_prep", "grader")
+                        for p in (REPO / pkg).rglob("*.py"))
+    leaked = [line for line in ANSWER_LINES if line in sources]
+    assert not leaked, f"solution lines in the installed packages: {leaked}"
+
+
+@pytest.mark.slow
+def test_student_notebook_run_top_to_bottom_stops_at_the_first_self_check(tmp_path):
+    with pytest.raises(NotebookFailed) as failure:
+        execute_notebook(STUDENT, tmp_path, timeout=300)
+    message = str(failure.value)
+    assert "build() failed" in message or "check of build()" in message
+    assert "not implemented yet" in message
+    executed = failure.value.notebook
+    outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
+               if o.get("output_type") == "error"]
+    assert len(outputs) == 1  # execution stopped at the first failing check
+    assert "Traceback" not in "".join(outputs[0]["traceback"])  # the friendly message only
