@@ -9,6 +9,8 @@ so has no reference either.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import types
 from pathlib import Path
 
@@ -59,7 +61,8 @@ def load_reference(solutions: str | Path | None = None) -> type[SpeechVAEBase]:
     source = reference_source(solutions)
     module = types.ModuleType("vaelab_reference")
     module.__file__ = str(find_solutions(solutions) / NOTEBOOK)
-    exec(compile(source, module.__file__, "exec"), module.__dict__)  # trusted: the instructor's notebook
+    with contextlib.redirect_stdout(io.StringIO()):  # the cells' own prints are for the notebook
+        exec(compile(source, module.__file__, "exec"), module.__dict__)  # trusted: the instructor's notebook
     model_class = module.__dict__.get(CLASS_NAME)
     if not (isinstance(model_class, type) and issubclass(model_class, SpeechVAEBase)):
         raise ReferenceError(f"{module.__file__}: the model cell does not define "
