@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 from pathlib import Path
-
-
-def _command_line() -> str:
-    """The command as typed, recorded in every manifest and checkpoint for provenance."""
-    return shlex.join(["vaelab", *sys.argv[1:]])
 
 
 def register_data(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +23,7 @@ def register_data(subparsers: argparse._SubParsersAction) -> None:
     def run_build(args: argparse.Namespace) -> None:
         from data_prep.build import main
         main(args.corpus, args.out, speaker=args.speaker, eval_fraction=args.eval_fraction,
-             seed=args.seed, force=args.force, command=_command_line())
+             seed=args.seed, force=args.force, command=args.command_line)
 
     build.set_defaults(run=run_build)
 
@@ -86,6 +79,6 @@ def register_pretrain(subparsers: argparse._SubParsersAction) -> None:
         from data_prep.pretrain import main
         main(args.corpus, args.out, epochs=args.epochs, patience=args.patience,
              batch_size=args.batch_size, seed=args.seed, solutions=args.solutions,
-             force=args.force, command=_command_line())
+             force=args.force, command=args.command_line)
 
     pretrain.set_defaults(run=run_pretrain)

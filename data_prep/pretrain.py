@@ -8,6 +8,7 @@ weights of the epoch with the lowest eval loss.
 from __future__ import annotations
 
 import copy
+import math
 import hashlib
 import json
 import time
@@ -21,7 +22,8 @@ from vaelab_core.atomic_files import check_writable
 from vaelab_core.checkpoints import save_checkpoint
 from vaelab_core.datasets import load_dataset, steps_per_epoch
 from vaelab_core.errors import VaelabError
-from vaelab_core.training import TERMS, TrainConfig, evaluate, new_model, pick_device, train_epoch
+from vaelab_core.training import (TERMS, TrainConfig, TrainingError, evaluate, new_model,
+                                  pick_device, train_epoch)
 
 
 def main(corpus: str | Path, out: str | Path, epochs: int = 200, patience: int = 15,
@@ -53,6 +55,9 @@ def main(corpus: str | Path, out: str | Path, epochs: int = 200, patience: int =
     for epoch in bar:
         train_terms = train_epoch(model, optimizer, data.train, config, generator, epoch)
         eval_terms = evaluate(model, data.eval, seed=seed)
+        if not math.isfinite(eval_terms["total"]):
+            raise TrainingError(f"the eval loss became {eval_terms['total']} at epoch {epoch + 1}; "
+                                "lower the learning rate or check the corpus (vaelab data check).")
         for term in TERMS:
             history["train"][term].append(train_terms[term])
             history["eval"][term].append(eval_terms[term])

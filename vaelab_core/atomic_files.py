@@ -51,8 +51,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     The temporary name keeps the target's suffix (numpy and torch look at it).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
+    except OSError as err:  # read-only file system, no permission, disk full ...
+        raise OutputError(f"cannot write {path}: {err.strerror or err}; choose a writable folder.") from err
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)

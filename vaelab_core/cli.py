@@ -10,6 +10,7 @@ callable taking the parsed namespace.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from importlib.metadata import entry_points
 
@@ -29,8 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.command_line = shlex.join(["vaelab", *argv])  # recorded in manifests and checkpoints
     try:
         args.run(args)
     except VaelabError as err:

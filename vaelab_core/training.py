@@ -107,6 +107,9 @@ def evaluate(model: nn.Module, x: SpeakerDataset | torch.Tensor, batch_size: int
     """
     if isinstance(x, SpeakerDataset):
         x = x.eval
+    if len(x) == 0:
+        raise TrainingError("cannot evaluate on an empty split: the dataset has no sequences there "
+                            "(vaelab data check FILE shows the counts).")
     model.eval()
     device = _device_of(model)
     sums = dict.fromkeys(TERMS, 0.0)

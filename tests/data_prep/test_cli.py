@@ -12,6 +12,7 @@ import shutil
 
 import numpy as np
 import pytest
+from pathlib import Path
 import soundfile
 
 from vaelab_core import spec
@@ -170,10 +171,11 @@ def test_an_output_under_a_regular_file(tmp_path, capsys):
 
 
 def test_an_output_folder_that_is_read_only(tmp_path, capsys):
-    if os.geteuid() == 0:
-        pytest.skip("running as root: a read-only folder does not stop root from writing "
-                    "(the unwritable case is covered by test_an_output_under_a_regular_file)")
     good_reader(tmp_path / "c")
+    if os.geteuid() == 0:  # permissions do not stop root; /proc refuses new files even to root
+        assert_refused(build(tmp_path / "c", Path("/proc/vaelab-set.npz")), capsys, "cannot write",
+                       out=Path("/proc/vaelab-set.npz"))
+        return
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)

@@ -1,0 +1,150 @@
+"""Benchmark the training engine against this machine's matrix-multiply rate.
+
+    python benchmarks/bench_training.py [--epochs N] [--threads N] [--notebook]
+
+Prints, in one run:
+  - the float32 matmul rate of torch on this machine (best of several), for a large square
+    product and for the shape of the model's first layer on one 600-frame batch;
+  - the model's FLOPs per frame for one training step: forward + backward ~ 3 x 2 x MACs, the
+    MACs counted from the Linear layers of the reference model (element-wise work not counted);
+  - the training rate of `vaelab_core.training.train` in frames/s on random data shaped like the
+    default data (65 train sequences of 150 x 257, the lab's batch size), after a warm-up epoch,
+    best of three runs;
+  - the achieved GFLOP/s and its share of the matmul rate (goal: at least 35 %);
+  - with --notebook, the wall time of the solution notebook executed headless (as `vaelab demo`
+    does; builds the built-in Speaker A and B sets first if they are missing).
+
+Everything runs on the CPU with torch's default thread count unless --threads is given. The
+figures are only meaningful on an otherwise idle machine: the load average is printed so that
+a busy machine shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from data_prep.reference import NOTEBOOK, find_solutions, load_reference
+from vaelab_core import spec
+from vaelab_core.training import TrainConfig, new_model, train
+
+GOAL = 0.35  # share of the matmul rate the training loop should reach
+TRAIN_SEQUENCES = 65  # the default data: Speaker A + B train splits
+MATMUL_SHAPES = {  # name: (m, k, n) for an (m, k) @ (k, n) product
+    "1024 x 1024 x 1024": (1024, 1024, 1024),
+    "600 x 257 x 256 (first layer, one batch)": (TrainConfig.batch_size * spec.N_FRAMES, spec.N_FREQ,
+                                                 spec.ENCODER_HIDDEN[0]),
+}
+
+
+def matmul_gflops(m: int, k: int, n: int, repeats: int = 7, min_seconds: float = 0.05) -> float:
+    """Best-of-`repeats` float32 GFLOP/s of `(m, k) @ (k, n)` (2 m k n FLOPs per product)."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(m, k, generator=g), torch.rand(k, n, generator=g)
+    out = torch.empty(m, n)
+    torch.mm(a, b, out=out)  # warm-up
+    calls = 1
+    while True:  # enough calls per timing to last min_seconds
+        started = time.perf_counter()
+        for _ in range(calls):
+            torch.mm(a, b, out=out)
+        if time.perf_counter() - started >= min_seconds:
+            break
+        calls *= 2
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(calls):
+            torch.mm(a, b, out=out)
+        best = min(best, (time.perf_counter() - started) / calls)
+    return 2 * m * k * n / best / 1e9
+
+
+def linear_macs(model: nn.Module) -> int:
+    """Multiply-accumulates per frame of one forward pass: sum of in x out over Linear layers.
+
+    Every Linear layer of the reference runs once per frame in `model.loss` (encoder, both
+    posterior heads, decoder).
+    """
+    return sum(layer.in_features * layer.out_features for layer in model.modules()
+               if isinstance(layer, nn.Linear))
+
+
+def training_rate(model_class: type[nn.Module], epochs: int, repeats: int = 3) -> tuple[float, float]:
+    """(frames/s, seconds) of the fastest of `repeats` calls of `train` over `epochs` on random
+    default-shaped data, after a warm-up (best of several, as for the matmul rate)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(TRAIN_SEQUENCES, spec.N_FRAMES, spec.N_FREQ, generator=g) * 2  # (65, 150, 257)
+    model = new_model(model_class, 0)
+    train(model, x, epochs=1, progress=False)  # warm-up: allocator, kernels, Adam state
+    seconds = min(train(model, x, epochs=epochs, seed=1 + r, progress=False)["seconds"]
+                  for r in range(repeats))
+    return epochs * TRAIN_SEQUENCES * spec.N_FRAMES / seconds, seconds
+
+
+def notebook_seconds() -> float:
+    """Wall time of the solution notebook executed headless on the built-in speakers."""
+    from data_prep.defaults import main as build_defaults
+    from grader.execute import execute_notebook
+
+    speaker_a, speaker_b = build_defaults()
+    source = find_solutions() / NOTEBOOK
+    with tempfile.TemporaryDirectory(prefix="vaelab-bench-") as tmp:
+        env = {"VAELAB_SPEAKER_A": str(Path(speaker_a).resolve()),
+               "VAELAB_SPEAKER_B": str(Path(speaker_b).resolve()),
+               "VAELAB_OUT": tmp, "TQDM_DISABLE": "1"}
+        started = time.perf_counter()
+        execute_notebook(source, Path(tmp), env=env, timeout=3600)
+        return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10, help="timed epochs (default 10)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--notebook", action="store_true", help="also time the solution notebook")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"machine          {os.cpu_count()} cores, load average {load}; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")
+
+    rates = {}
+    for name, shape in MATMUL_SHAPES.items():
+        rates[name] = matmul_gflops(*shape)
+        print(f"matmul float32   {name}: {rates[name]:.1f} GFLOP/s")
+    peak = max(rates.values())
+
+    model_class = load_reference()
+    macs = linear_macs(model_class())
+    flops = 3 * 2 * macs
+    print(f"model            {macs:,} MACs per frame forward; {flops / 1e6:.2f} MFLOP per frame per "
+          "training step (3 x 2 x MACs)")
+
+    frames_per_second, seconds = training_rate(model_class, args.epochs)
+    achieved = frames_per_second * flops / 1e9
+    share = achieved / peak
+    print(f"training         {frames_per_second:,.0f} frames/s (best of 3 x {args.epochs} epochs of "
+          f"{TRAIN_SEQUENCES} x {spec.N_FRAMES} frames, batch_size {TrainConfig.batch_size}, "
+          f"{seconds:.2f} s); one 30-epoch run ~ {30 * TRAIN_SEQUENCES * spec.N_FRAMES / frames_per_second:.1f} s")
+    shares = ", ".join(f"{achieved / rate:.0%} of {name.split(' (')[0]}" for name, rate in rates.items())
+    print(f"achieved         {achieved:.1f} GFLOP/s = {share:.0%} of the best matmul rate ({shares}); "
+          f"goal >= {GOAL:.0%}: {'met' if share >= GOAL else 'NOT met'}")
+
+    if args.notebook:
+        print(f"notebook         {notebook_seconds():.1f} s wall time, executed headless "
+              f"({torch.get_num_threads()} threads here; the kernel uses torch's default)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
