@@ -34,13 +34,15 @@ def check_writable(path: str | Path, force: bool = False) -> Path:
     if path.is_dir():
         raise OutputError(f"{path} is a folder; give a file name for the output.")
     parent = path.parent if str(path.parent) else Path(".")
-    if parent.exists() and not os.access(parent, os.W_OK):
-        raise OutputError(f"cannot write into {parent}: permission denied; choose a writable folder.")
-    if not parent.exists():
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise OutputError(f"cannot create the folder {parent} for {path.name}: {err}") from err
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        # A real trial, not os.access(): root passes permission checks, yet a read-only file
+        # system or /proc still refuses new files.
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.stem}.", suffix=".probe"):
+            pass
+    except OSError as err:
+        raise OutputError(f"cannot write into {parent} ({err.strerror or err}); choose a writable "
+                          "folder for the output.") from err
     return path
 
 
