@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 from vaelab_core import spec
 from vaelab_core.atomic_files import atomic_path, check_writable
@@ -164,11 +165,9 @@ def frame_batches(x: torch.Tensor, batch_size: int, shuffle: bool = True,
 
 
 def sequence_batches(x: torch.Tensor, batch_size: int, shuffle: bool = True,
-                     generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
-    """Batches of whole sequences `(B, T, F)` from `x: (N, T, F)`, in shuffled order."""
-    order = torch.randperm(len(x), generator=generator) if shuffle else torch.arange(len(x))
-    for start in range(0, len(x), batch_size):
-        yield x[order[start:start + batch_size]]
+                     generator: torch.Generator | None = None) -> DataLoader:
+    """A torch DataLoader over whole sequences of `x: (N, T, F)`: batches `(B, T, F)`."""
+    return DataLoader(x, batch_size=batch_size, shuffle=shuffle, generator=generator)
 
 
 def steps_per_epoch(n_sequences: int, batch_size: int) -> int:

@@ -131,3 +131,17 @@ def test_frame_batches_keep_every_frame_once():
     assert [b.shape for b in batches] == [(2, 3, 2), (2, 3, 2), (1, 3, 2)]
     frames = torch.cat([b.reshape(-1, 2) for b in batches])
     assert sorted(frames[:, 0].tolist()) == sorted(x.reshape(-1, 2)[:, 0].tolist())
+
+
+def test_sequence_batches_is_a_dataloader_of_whole_sequences():
+    from torch.utils.data import DataLoader
+
+    from vaelab_core.datasets import sequence_batches
+
+    x = torch.arange(5 * 150 * 257, dtype=torch.float32).reshape(5, 150, 257)
+    loader = sequence_batches(x, batch_size=2, generator=torch.Generator().manual_seed(0))
+    assert isinstance(loader, DataLoader)
+    batches = list(loader)
+    assert [tuple(b.shape) for b in batches] == [(2, 150, 257), (2, 150, 257), (1, 150, 257)]
+    seen = sorted(int(b[i, 0, 0]) // (150 * 257) for b in batches for i in range(len(b)))
+    assert seen == [0, 1, 2, 3, 4]  # every sequence once, kept whole
