@@ -75,8 +75,9 @@ class SpeechVAEBase(nn.Module):
         Decodes the posterior mean (no sampling). Under N_c(0, exp(eta)) the expected power
         E|x|^2 is exp(eta), so the magnitude shown or played is sqrt(exp(eta)) = exp(eta / 2).
         """
-        _, mean, _ = self.inference(x)
-        return torch.exp(0.5 * self.generation_x(mean))
+        device = next(self.parameters()).device  # the model may sit on a GPU, the data not
+        _, mean, _ = self.inference(x.to(device))
+        return torch.exp(0.5 * self.generation_x(mean)).to(x.device)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -23,6 +23,21 @@ def _finish(fig: plt.Figure, save: str | Path | None) -> plt.Figure:
     return fig
 
 
+def _focus_after_first_epoch(ax: plt.Axes, curves: list[np.ndarray]) -> None:
+    """Scale the y axis to epochs 2 onwards when epoch 1 (a random decoder) dwarfs the rest;
+    the first point is then drawn off the top, and the title says so."""
+    curves = [np.asarray(c, dtype=float).reshape(-1, np.shape(c)[-1]) for c in curves if np.size(c)]
+    if not curves or curves[0].shape[-1] < 3:
+        return
+    later = np.concatenate([c[:, 1:].ravel() for c in curves])
+    first = np.concatenate([c[:, 0].ravel() for c in curves])
+    low, high = later.min(), later.max()
+    if first.max() > high + 2 * (high - low):
+        margin = 0.08 * (high - low or 1.0)
+        ax.set_ylim(low - margin, high + margin)
+        ax.set_title(ax.get_title() + "\n(epoch 1 above the top)", fontsize=9)
+
+
 def plot_losses(history: dict, save: str | Path | None = None, title: str = "") -> plt.Figure:
     """The three loss terms (total, reconstruction, KL) per epoch, train and eval (handout 2.4.1)."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
@@ -32,6 +47,7 @@ def plot_losses(history: dict, save: str | Path | None = None, title: str = "") 
             if len(values):
                 ax.plot(np.arange(1, len(values) + 1), values, style, label=split)
         ax.set(title=TERM_TITLES[term], xlabel="epoch", ylabel="per frame (nats)")
+        _focus_after_first_epoch(ax, [history.get(s, {}).get(term, []) for s in ("train", "eval")])
         ax.grid(alpha=0.3)
         ax.legend()
     if title:
@@ -55,6 +71,7 @@ def plot_seed_band(runs: dict, term: str = "total", save: str | Path | None = No
         ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.25, label=f"{split} ± 1 std")
     ax.set(title=f"{TERM_TITLES[term]} over {len(runs['seeds'])} seeds", xlabel="epoch",
            ylabel="per frame (nats)")
+    _focus_after_first_epoch(ax, [runs[split][term] for split in ("train", "eval")])
     ax.grid(alpha=0.3)
     ax.legend()
     return _finish(fig, save)
