@@ -119,3 +119,16 @@ def test_cross_table_annotates_every_cell():
     figure = plots.plot_cross_table(table)
     texts = sorted(t.get_text() for t in figure.axes[0].texts)
     assert texts == sorted(["250.0", "280.0", "290.0", "240.0"])
+
+
+def test_a_huge_first_epoch_does_not_flatten_the_curves():
+    curve = [5000.0, 100.0, 60.0, 40.0, 30.0]
+    fig = plots.plot_losses({"train": {t: curve for t in plots.TERM_TITLES}})
+    low, high = fig.axes[0].get_ylim()
+    assert high < 200 and low < 30  # scaled to epochs 2+, the first point off the top
+    assert "epoch 1 above the top" in fig.axes[0].get_title()
+    plt.close(fig)
+    modest = history()  # no outlier: the axis keeps every point
+    fig = plots.plot_losses(modest)
+    assert fig.axes[0].get_ylim()[1] >= max(modest["train"]["total"])
+    plt.close(fig)
