@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
@@ -53,13 +55,19 @@ def execute_notebook(source: Path, workdir: Path, env: dict[str, str] | None = N
     kernel dies or a cell runs longer than `timeout` seconds.
     """
     notebook = nbformat.read(source, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(workdir)}})
-    with environment(env or {}):
+    with environment(env or {}), tempfile.TemporaryDirectory(prefix="vaelab-kernel-") as sockets:
+        # The kernel talks over Unix sockets in a private folder rather than TCP ports on
+        # localhost: nothing else on the machine can connect to it.
+        kernel = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
+        client = NotebookClient(notebook, km=kernel, timeout=timeout,
+                                resources={"metadata": {"path": str(workdir)}})
         try:
             client.execute()
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
             failure = NotebookFailed(f"{source.name} stopped: {str(err).strip()[-2000:]}")
             failure.notebook = notebook
             raise failure from err
+        finally:
+            if kernel.has_kernel:  # a kernel manager we made is ours to shut down
+                kernel.shutdown_kernel(now=True)
     return notebook
