@@ -62,7 +62,9 @@ def list_ids(ids: list[str] | set[str]) -> str:
 
 
 def is_audio(path: Path) -> bool:
-    return path.suffix.lower() in AUDIO_SUFFIXES
+    """A .wav/.flac file that is not hidden: hidden ones are unfinished outputs of an interrupted
+    run (`.NAME.partial.wav`) or macOS resource forks (`._NAME.wav`), never recordings."""
+    return path.suffix.lower() in AUDIO_SUFFIXES and not path.name.startswith(".")
 
 
 def find_recordings(corpus: str | Path, speaker: str | None = None) -> list[Recording]:

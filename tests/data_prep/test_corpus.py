@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import soundfile
 
 from data_prep.corpus import CorpusError, find_recordings, list_ids, natural_key, select_speaker
 
@@ -98,3 +100,15 @@ def test_a_corpus_without_audio_names_what_it_found(tmp_path):
     touch(tmp_path, "1998/1998-1.trans.txt", "song.mp3")
     with pytest.raises(CorpusError, match=r"no audio files found.*2 other file\(s\), e.g. 1998/1998-1.trans.txt"):
         find_recordings(tmp_path)
+
+
+def test_hidden_files_are_not_recordings(tmp_path):
+    from data_prep.corpus import find_recordings
+
+    folder = tmp_path / "voice"
+    folder.mkdir()
+    good = np.sin(np.linspace(0, 2000, 48_000)).astype(np.float32)
+    soundfile.write(folder / "1-2-0000.wav", good, 16_000)
+    (folder / ".1-2-0001.abc.partial.wav").write_bytes(b"half")  # an interrupted synth
+    (folder / "._1-2-0000.wav").write_bytes(b"\x00\x05\x16\x07")  # a macOS resource fork
+    assert [r.path.name for r in find_recordings(tmp_path)] == ["1-2-0000.wav"]
