@@ -8,6 +8,7 @@ gradients, special cases computable by hand), never a stored answer.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -51,6 +52,15 @@ def _call(method: str, fn: Callable, *args):
         _fail(method, f"raised {type(err).__name__}: {err}")
 
 
+def _own_random_state(check: Callable) -> Callable:
+    """Run a check with its own seeds, leaving the notebook's random state as it was."""
+    @functools.wraps(check)
+    def wrapper(model_or_class) -> None:
+        with torch.random.fork_rng(devices=[]):
+            return check(model_or_class)
+    return wrapper
+
+
 def _instance(model_or_class, method: str = "build") -> nn.Module:
     if isinstance(model_or_class, nn.Module):
         return model_or_class
@@ -90,6 +100,7 @@ def _grad_reaches(method: str, module: nn.Module, name: str) -> None:
 
 # --- build -----------------------------------------------------------------------------------
 
+@_own_random_state
 def check_build(model_or_class) -> None:
     """The five parts exist with the handout's layer sizes, tanh activations and parameter count."""
     model = _instance(model_or_class)
@@ -140,6 +151,7 @@ def check_build(model_or_class) -> None:
 
 # --- generation_x ----------------------------------------------------------------------------
 
+@_own_random_state
 def check_generation_x(model_or_class) -> None:
     """eta = generation_x(z) has shape (..., F), is deterministic, unbounded, and trains the decoder."""
     model = _instance(model_or_class)
@@ -169,6 +181,7 @@ def check_generation_x(model_or_class) -> None:
 
 # --- reparametrization -----------------------------------------------------------------------
 
+@_own_random_state
 def check_reparametrization(model_or_class) -> None:
     """Samples are N(mean, exp(logvar)) in mean and variance, differentiable in both arguments."""
     model = _instance(model_or_class)
@@ -213,6 +226,7 @@ def check_reparametrization(model_or_class) -> None:
 
 # --- inference -------------------------------------------------------------------------------
 
+@_own_random_state
 def check_inference(model_or_class) -> None:
     """inference(x) -> (z, mean, logvar), shapes (..., Z), z sampled around mean with exp(logvar)."""
     model = _instance(model_or_class)
@@ -264,6 +278,7 @@ def _loss_of(model: nn.Module, x, eta, mean, logvar) -> tuple[float, float, floa
     return tuple(v.item() for v in out)
 
 
+@_own_random_state
 def check_get_loss(model_or_class) -> None:
     """The negative ELBO per frame on hand-computable cases, and its gradients."""
     model = _instance(model_or_class)

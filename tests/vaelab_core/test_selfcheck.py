@@ -172,3 +172,11 @@ def test_kl_is_zero_at_the_prior_and_positive_elsewhere():
     torch.manual_seed(1)
     kl = model.get_loss(x, torch.zeros_like(x), torch.randn_like(zeros), torch.randn_like(zeros))[2]
     assert kl.item() > 0
+
+
+def test_checks_leave_the_notebooks_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    selfcheck.check_all(Reference)
+    assert torch.equal(torch.rand(3), expected)
