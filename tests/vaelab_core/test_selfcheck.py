@@ -180,3 +180,13 @@ def test_checks_leave_the_notebooks_random_state_alone():
     torch.manual_seed(123)
     selfcheck.check_all(Reference)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_the_hand_computed_constants_follow_the_handout():
+    """selfcheck states its special cases as numbers; here they are derived from the formulas."""
+    log_pi, log4 = math.log(math.pi), math.log(4.0)
+    assert selfcheck.RECON_PER_BIN == pytest.approx(log_pi + log4 + 4.0 / 4.0, rel=1e-12)
+    assert selfcheck.RECON_PER_BIN_WITHOUT_LOG_PI == pytest.approx(log4 + 1.0, rel=1e-12)
+    assert selfcheck.RECON_PER_BIN_ETA_AS_VARIANCE == pytest.approx(log_pi + math.log(log4) + 4.0 / log4, rel=1e-12)
+    assert selfcheck.RECON_PER_BIN_X_NOT_SQUARED == pytest.approx(log_pi + log4 + 2.0 / 4.0, rel=1e-12)
+    assert selfcheck.KL_PER_DIMENSION == pytest.approx(-0.5 * (1 + math.log(2.0) - 1.0 - 2.0), rel=1e-12)
