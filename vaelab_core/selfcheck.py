@@ -123,18 +123,25 @@ def check_build(model_or_class) -> None:
         if found != expected:
             _fail(m, f"{part} should be dense layers (in, out) = {expected}, found {found}. "
                      "Check the sizes in the handout (2.3) and the order of the layers.")
+    other_activations = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Softplus)
     for part, width in (("mlp_x_z", enc[-1]), ("mlp_z_x", dec[-1])):
+        module = getattr(model, part)
+        wrong = [type(x).__name__ for x in module.modules() if isinstance(x, other_activations)]
+        if wrong:
+            _fail(m, f"{part} uses {wrong[0]}; the handout's dense layers are activated with tanh.")
+        tanhs = sum(isinstance(x, nn.Tanh) for x in module.modules())
+        if tanhs and tanhs != len(layout[part]):
+            _fail(m, f"{part} has {len(layout[part])} dense layers but {tanhs} tanh activations: "
+                     "each dense layer is followed by one.")
+        if isinstance(module, (nn.ModuleList, nn.ModuleDict)):
+            continue  # a container the model walks itself: generation_x / inference exercise it
         torch.manual_seed(1)
         probe = torch.randn(64, enc[0] if part == "mlp_x_z" else z) * 50
-        out = _call(m, getattr(model, part), probe)
+        out = _call(m, module, probe)
         _shape(m, f"{part}(input)", out, (64, width))
         if out.abs().max() > 1 or (out == 0).float().mean() > 0.2:
             _fail(m, f"{part} should end with a tanh (outputs in (-1, 1)); its outputs range over "
                      f"[{out.min():.2f}, {out.max():.2f}]. Is a ReLU or no activation used?")
-        tanhs = sum(isinstance(x, nn.Tanh) for x in getattr(model, part).modules())
-        if tanhs and tanhs != len(layout[part]):
-            _fail(m, f"{part} has {len(layout[part])} dense layers but {tanhs} tanh activations: "
-                     "each dense layer is followed by one.")
     for head in ("inf_mean", "inf_logvar", "gen_logvar"):
         if any(isinstance(x, (nn.Tanh, nn.ReLU, nn.Sigmoid)) for x in getattr(model, head).modules()):
             _fail(m, f"{head} should be a plain linear layer: a mean or a log-variance can take "
@@ -234,7 +241,7 @@ def check_inference(model_or_class) -> None:
     torch.manual_seed(4)
     x = torch.rand(64, spec.N_FRAMES, model.x_dim) * 3
     out = _call(m, model.inference, x)
-    if not isinstance(out, tuple) or len(out) != 3:
+    if not isinstance(out, (tuple, list)) or len(out) != 3:
         _fail(m, f"should return a tuple (z, mean, logvar), got {type(out).__name__}"
                  f"{' of length ' + str(len(out)) if isinstance(out, (tuple, list)) else ''}.")
     expected = (64, spec.N_FRAMES, model.z_dim)
@@ -269,7 +276,7 @@ def check_inference(model_or_class) -> None:
 def _loss_of(model: nn.Module, x, eta, mean, logvar) -> tuple[float, float, float]:
     m = "get_loss"
     out = _call(m, model.get_loss, x, eta, mean, logvar)
-    if not isinstance(out, tuple) or len(out) != 3:
+    if not isinstance(out, (tuple, list)) or len(out) != 3:
         _fail(m, f"should return a tuple (loss, recon, kl), got {type(out).__name__}.")
     for name, value in zip(("loss", "recon", "kl"), out):
         if not isinstance(value, torch.Tensor) or value.dim() != 0:
