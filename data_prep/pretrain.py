@@ -7,23 +7,17 @@ weights of the epoch with the lowest eval loss.
 
 from __future__ import annotations
 
-import copy
-import math
 import hashlib
 import json
 import time
 from pathlib import Path
-
-import torch
-from tqdm.auto import tqdm
 
 from data_prep.reference import load_reference
 from vaelab_core.atomic_files import check_writable
 from vaelab_core.checkpoints import save_checkpoint
 from vaelab_core.datasets import load_dataset, steps_per_epoch
 from vaelab_core.errors import VaelabError
-from vaelab_core.training import (TERMS, TrainConfig, TrainingError, evaluate, new_model,
-                                  pick_device, train_epoch)
+from vaelab_core.training import new_model, train
 
 
 def main(corpus: str | Path, out: str | Path, epochs: int = 200, patience: int = 15,
@@ -39,37 +33,14 @@ def main(corpus: str | Path, out: str | Path, epochs: int = 200, patience: int =
                           "utterances (rebuild with --eval-fraction > 0).")
     model_class = load_reference(solutions)
     started = time.perf_counter()
-    model = new_model(model_class, seed).to(pick_device())
-    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
+    model = new_model(model_class, seed)
     readers = data.manifest.get("readers", [])
     print(f"pre-training on {data.name}: {len(data.train)} train / {len(data.eval)} eval sequences"
           f"{f', {len(readers)} readers' if readers else ''}; "
           f"{steps_per_epoch(len(data.train), batch_size)} steps per epoch")
-
-    history = {"train": {t: [] for t in TERMS}, "eval": {t: [] for t in TERMS}}
-    best_loss, best_epoch, best_state = float("inf"), 0, None
-    bar = tqdm(range(epochs), desc="pre-training", unit="epoch", disable=not progress)
-    for epoch in bar:
-        train_terms = train_epoch(model, optimizer, data.train, config, generator, epoch)
-        eval_terms = evaluate(model, data.eval, seed=seed)
-        if not math.isfinite(eval_terms["total"]):
-            raise TrainingError(f"the eval loss became {eval_terms['total']} at epoch {epoch + 1}; "
-                                "lower the learning rate or check the corpus (vaelab data check).")
-        for term in TERMS:
-            history["train"][term].append(train_terms[term])
-            history["eval"][term].append(eval_terms[term])
-        if eval_terms["total"] < best_loss:
-            best_loss, best_epoch = eval_terms["total"], epoch + 1
-            best_state = copy.deepcopy(model.state_dict())
-        bar.set_postfix(train=f"{train_terms['total']:.1f}", eval=f"{eval_terms['total']:.1f}",
-                        best=f"{best_loss:.1f}@{best_epoch}")
-        if epoch + 1 - best_epoch >= patience:
-            print(f"early stop after epoch {epoch + 1}: no better eval loss for {patience} epochs")
-            break
-    model.load_state_dict(best_state)
+    history = train(model, data, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size,
+                    progress=progress, desc="pre-training", patience=patience)
+    best_epoch, best_loss = history["best_epoch"], history["best_eval_loss"]
 
     manifest_text = json.dumps(data.manifest, sort_keys=True)
     provenance = {
@@ -85,8 +56,7 @@ def main(corpus: str | Path, out: str | Path, epochs: int = 200, patience: int =
         "seconds": round(time.perf_counter() - started, 1),
         "command": command or "data_prep.pretrain.main",
     }
-    config_record = {"train": {"lr": lr, "batch_size": batch_size, "seed": seed, "max_epochs": epochs,
-                               "patience": patience, "shuffle_frames": config.shuffle_frames}}
+    config_record = {"train": {**history["config"], "max_epochs": epochs, "patience": patience}}
     save_checkpoint(out, model, epoch=best_epoch, history=history, config=config_record,
                     provenance=provenance, force=force)
     print(f"wrote {out}: best eval loss {best_loss:.2f} per frame at epoch {best_epoch} "

@@ -12,6 +12,7 @@ into checkpoints and `results.json` as it is:
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -128,17 +129,23 @@ def evaluate(model: nn.Module, x: SpeakerDataset | torch.Tensor, batch_size: int
 
 def train(model: nn.Module, data: SpeakerDataset | torch.Tensor, epochs: int = 30, seed: int = 0,
           lr: float = 1e-3, batch_size: int = TrainConfig.batch_size, shuffle_frames: bool = True,
-          device: str | None = None, progress: bool = True, desc: str = "training") -> dict:
+          device: str | None = None, progress: bool = True, desc: str = "training",
+          patience: int | None = None) -> dict:
     """Train `model` in place with Adam and return its history (see the module docstring).
 
     data: a `SpeakerDataset` (trains on `.train`, evaluates on `.eval` after every epoch) or a
     tensor `(N, T, F)` of training sequences only. `seed` fixes the batch order and the
     posterior samples; build the model with `new_model(cls, seed)` to fix its initial weights.
+    patience: if given, stop once the eval loss has not improved for that many epochs and keep
+    the weights of the best epoch (the history then has `best_epoch` and `best_eval_loss`).
     """
     config = TrainConfig(epochs, lr, batch_size, shuffle_frames, seed, device, progress)
     train_x, eval_x = _split(data)
     if len(train_x) == 0:
         raise TrainingError("the training split is empty: check the dataset (vaelab data check FILE).")
+    if patience is not None and (eval_x is None or len(eval_x) == 0):
+        raise TrainingError("early stopping needs an eval split: pass a dataset whose eval part is "
+                            "not empty (rebuild it with --eval-fraction > 0).")
     model.to(pick_device(device))
     # The fused kernel updates all parameters in one pass: on this small model it halves the
     # optimizer's share of a step on CPU, with the same arithmetic as the default Adam.
@@ -147,6 +154,7 @@ def train(model: nn.Module, data: SpeakerDataset | torch.Tensor, epochs: int = 3
     torch.manual_seed(seed)
     history = {"train": {t: [] for t in TERMS}, "eval": {t: [] for t in TERMS}}
     started = time.perf_counter()
+    best_loss, best_epoch, best_state = math.inf, 0, None
     bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress)
     for epoch in bar:
         train_terms = train_epoch(model, optimizer, train_x, config, generator, epoch)
@@ -154,10 +162,21 @@ def train(model: nn.Module, data: SpeakerDataset | torch.Tensor, epochs: int = 3
             history["train"][term].append(train_terms[term])
         if eval_x is not None and len(eval_x):
             eval_terms = evaluate(model, eval_x, seed=seed)
+            _check_finite(torch.tensor(eval_terms["total"]), f"the evaluation after epoch {epoch + 1}")
             for term in TERMS:
                 history["eval"][term].append(eval_terms[term])
+            if eval_terms["total"] < best_loss:
+                best_loss, best_epoch = eval_terms["total"], epoch + 1
+                if patience is not None:
+                    best_state = copy.deepcopy(model.state_dict())
         bar.set_postfix(train=f"{train_terms['total']:.1f}",
                         eval=f"{history['eval']['total'][-1]:.1f}" if history["eval"]["total"] else "-")
+        if patience is not None and epoch + 1 - best_epoch >= patience:
+            print(f"early stop after epoch {epoch + 1}: no better eval loss for {patience} epochs")
+            break
+    if patience is not None:
+        model.load_state_dict(best_state)  # the best epoch's weights, not the last epoch's
+        history["best_epoch"], history["best_eval_loss"] = best_epoch, best_loss
     history["config"] = asdict(config)
     history["steps_per_epoch"] = steps_per_epoch(len(train_x), batch_size)
     history["seconds"] = time.perf_counter() - started

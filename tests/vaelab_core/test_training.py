@@ -249,3 +249,23 @@ def test_empty_train_split_raises_training_error():
     data = SpeakerDataset(torch.empty(0, T, F), torch.rand(2, T, F))
     with pytest.raises(TrainingError, match="training split is empty"):
         quick(new_model(Reference, 0), data)
+
+
+def test_patience_stops_early_and_keeps_the_best_epochs_weights(capsys):
+    """With lr = 0 nothing improves after epoch 1, so patience 2 stops after epoch 3 and the
+    weights are those of the best epoch."""
+    data = random_dataset()
+    model = new_model(Reference, seed=0)
+    before = weights(model)
+    history = train(model, data, epochs=10, seed=0, lr=0.0, progress=False, patience=2)
+    assert len(history["train"]["total"]) == len(history["eval"]["total"]) == 3
+    assert history["best_epoch"] == int(np.argmin(history["eval"]["total"])) + 1
+    assert history["best_eval_loss"] == min(history["eval"]["total"])
+    assert same_weights(before, weights(model))
+    assert "early stop after epoch 3" in capsys.readouterr().out
+
+
+def test_patience_needs_an_eval_split():
+    with pytest.raises(TrainingError, match="needs an eval split"):
+        train(new_model(Reference), torch.rand(4, spec.N_FRAMES, spec.N_FREQ), epochs=2, patience=1,
+              progress=False)
