@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from data_prep.reference import NOTEBOOK, find_solutions, load_reference
+from grader.reference import assignment, default_solutions, load_reference
 from vaelab_core import spec
 from vaelab_core.training import TrainConfig, new_model, train
 
@@ -95,7 +95,7 @@ def notebook_seconds() -> float:
     from grader.execute import execute_notebook
 
     speaker_a, speaker_b = build_defaults()
-    source = find_solutions() / NOTEBOOK
+    source = assignment(default_solutions()).notebook_path
     with tempfile.TemporaryDirectory(prefix="vaelab-bench-") as tmp:
         env = {"VAELAB_SPEAKER_A": str(Path(speaker_a).resolve()),
                "VAELAB_SPEAKER_B": str(Path(speaker_b).resolve()),
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"matmul float32   {name}: {rates[name]:.1f} GFLOP/s")
     peak = max(rates.values())
 
-    model_class = load_reference()
+    model_class = load_reference(default_solutions())
     macs = linear_macs(model_class())
     flops = 3 * 2 * macs
     print(f"model            {macs:,} MACs per frame forward; {flops / 1e6:.2f} MFLOP per frame per "

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from data_prep.build import main as build
-from data_prep.reference import load_reference
+from grader.reference import default_solutions, load_reference
 from vaelab_core.checkpoints import load_pretrained
 from vaelab_core.datasets import load_dataset
 from vaelab_core.training import evaluate, finetune, new_model, train
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main(speech: Path) -> None:
     readers = speech / "librispeech" / "test-other"
-    reference = load_reference()
+    reference = load_reference(default_solutions())
     pretrained = load_pretrained(reference())
     with tempfile.TemporaryDirectory() as folder:
         data = {r: load_dataset(build(readers, Path(folder) / f"{r}.npz", speaker=r, quiet=True))

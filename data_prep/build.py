@@ -1,33 +1,34 @@
 """`vaelab data build`: a folder of recordings -> one speaker dataset (.npz) with its manifest.
 
-The steps, in this order (the first two fail fast, before any audio is decoded):
+The steps, in this order, each a function below that `main` calls in turn (the first two fail
+fast, before any audio is decoded):
 
-1. check that the output file can be written (`check_writable`): a refusal after minutes of
-   work would waste them;
-2. find the recordings and keep the requested speaker (`data_prep.corpus`);
-3. per file, in parallel: checksum, decode to 16 kHz mono (`vaelab_core.audio.read_audio`
-   resamples and mixes down), cut into (n, 150, 257) sequences
+1. `check_options`: the output file can be written (`check_writable`) and the options make
+   sense: a refusal after minutes of work would waste them;
+2. `find_sources`: find the recordings and keep the requested speaker (`data_prep.corpus`);
+3. `decode_and_cut`, per file, in parallel (`process_file`): checksum, decode to 16 kHz mono
+   (`vaelab_core.audio.read_audio` resamples and mixes down), cut into (n, 150, 257) sequences
    (`data_prep.preprocess.wave_to_sequences`, the function students comment in section 2.5.1);
-   unreadable, silent and too-short files are skipped with their reason;
-4. split train/eval by utterance: whole files, never chunks, so no eval sequence shares a
+   `keep_usable`: unreadable, silent and too-short files are skipped with their reason;
+4. `split_by_utterance`: train/eval by whole files, never chunks, so no eval sequence shares a
    recording with a training one (DESIGN.md);
-5. write the arrays and the manifest atomically, with deterministic bytes (`save_dataset`).
+5. `make_manifest`, then `save_dataset`: the arrays and the manifest (sources with checksums,
+   parameters, split, counts, package versions), atomically and with deterministic bytes;
+6. `report`: what was read, cut, split and written, and how fast.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-import soundfile
 from tqdm import tqdm
 
 from data_prep import corpus as corpus_files
@@ -38,9 +39,7 @@ from vaelab_core.atomic_files import check_writable
 from vaelab_core.audio import AudioError, read_audio
 from vaelab_core.datasets import save_dataset
 from vaelab_core.errors import VaelabError
-
-#: Seconds of audio in one sequence (2.38 s).
-SEQUENCE_SECONDS = spec.SEQUENCE_SAMPLES / spec.SAMPLE_RATE
+from vaelab_core.provenance import sha256_file, with_versions
 
 #: Files decoded at once. Threads, not processes: decoding (libsndfile) and the STFT (torch)
 #: release the GIL, whereas worker processes must start up and send every spectrogram back
@@ -49,9 +48,6 @@ SEQUENCE_SECONDS = spec.SEQUENCE_SAMPLES / spec.SAMPLE_RATE
 #: threads built the 52-min corpus in 1.7-2.0 s, 2 threads in 2.1-3.1 s, 1 thread in 4-7 s. The
 #: output does not depend on it: results are kept in file order.
 WORKERS = max(1, min(8, 2 * (os.cpu_count() or 1)))
-
-#: Packages whose versions go into the manifest (provenance).
-RECORDED_PACKAGES = ("vaelab", "torch", "torchaudio", "numpy", "soundfile")
 
 
 class BuildError(VaelabError, ValueError):
@@ -88,7 +84,7 @@ def process_file(recording: Recording) -> FileResult:
     """Checksum, decode and cut one recording. Never raises for a bad file: it reports it."""
     empty = np.zeros((0, spec.N_FRAMES, spec.N_FREQ), dtype=np.float32)
     try:
-        sha256 = hashlib.sha256(recording.path.read_bytes()).hexdigest()
+        sha256 = sha256_file(recording.path)
     except OSError as err:  # e.g. no permission to read it
         return FileResult(recording, "", empty, skipped="unreadable", reason=f"cannot open it ({err.strerror})")
     try:
@@ -106,7 +102,7 @@ def process_file(recording: Recording) -> FileResult:
         else:
             result.skipped = "too short"
             result.reason = (f"too short: {result.speech_seconds:.2f} s of sound after trimming silence, "
-                             f"one sequence needs {spec.SEQUENCE_SAMPLES:,} samples ({SEQUENCE_SECONDS:.2f} s)")
+                             f"one sequence needs {spec.SEQUENCE_SAMPLES:,} samples ({spec.SEQUENCE_SECONDS:.2f} s)")
     return result
 
 
@@ -160,7 +156,7 @@ def explain_nothing_usable(corpus: Path, results: list[FileResult]) -> str:
         longest = max(r.speech_seconds for r in results)
         return (f"{corpus}: every recording is shorter than one sequence after trimming silence "
                 f"({counts}; the longest has {longest:.2f} s of sound). A sequence needs "
-                f"{spec.SEQUENCE_SAMPLES:,} samples = {SEQUENCE_SECONDS:.2f} s of speech at "
+                f"{spec.SEQUENCE_SAMPLES:,} samples = {spec.SEQUENCE_SECONDS:.2f} s of speech at "
                 f"{spec.SAMPLE_RATE} Hz; use longer recordings (or join short utterances).")
     if kinds["silent"]:
         return (f"{corpus}: the recordings hold only silence ({counts}): no frame rises above "
@@ -169,17 +165,6 @@ def explain_nothing_usable(corpus: Path, results: list[FileResult]) -> str:
     first = results[0]
     return (f"{corpus}: none of the {len(results)} audio files could be decoded (e.g. "
             f"{first.recording.relative}: {first.reason}). Re-export them as wav or flac.")
-
-
-def package_versions() -> dict[str, str]:
-    versions = {}
-    for name in RECORDED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    versions["libsndfile"] = soundfile.__libsndfile_version__
-    return versions
 
 
 def preprocessing_parameters() -> dict:
@@ -204,38 +189,37 @@ def preprocessing_parameters() -> dict:
     }
 
 
-def main(corpus: str | Path, out: str | Path, speaker: str | None = None, eval_fraction: float = 0.2,
-         seed: int = 0, force: bool = False, command: str | None = None, quiet: bool = False) -> Path:
-    """Build one speaker dataset from the recordings under `corpus`; returns the written path.
-
-    `speaker`: a reader id to keep, or None / "all" for a multi-speaker set (the pre-training
-    corpus); for a plain folder of one voice, the name to record. `eval_fraction` of each
-    reader's utterances (whole files) are held out for evaluation, chosen with `seed`.
-    Raises `VaelabError` subclasses with the reason and the fix.
-    """
-    started = time.perf_counter()
-    say = (lambda *_: None) if quiet else print
-    corpus, out = Path(corpus), Path(out)
-
-    # 1. Fail before any work.
+def check_options(out: Path, eval_fraction: float, force: bool) -> Path:
+    """Step 1: refuse an unwritable or misnamed output and a meaningless eval fraction, before any work."""
     out = check_writable(out, force)
     if out.suffix != ".npz":
         raise BuildError(f"{out}: a dataset file must end in .npz (e.g. {out.with_suffix('.npz').name}).")
     if not 0 < eval_fraction < 1:
         raise BuildError(f"--eval-fraction {eval_fraction}: expected a share strictly between 0 and 1 "
                          "(e.g. 0.2 holds out one utterance in five).")
+    return out
 
-    # 2. Which files, whose voices.
+
+def find_sources(corpus: Path, speaker: str | None,
+                 say: Callable[[str], None]) -> tuple[list[Recording], str]:
+    """Step 2: the recordings to read and the speaker name to record (a reader id, or "all")."""
     recordings = corpus_files.select_speaker(corpus_files.find_recordings(corpus, speaker), speaker, corpus)
     readers = sorted({r.reader for r in recordings}, key=corpus_files.natural_key)
     name = readers[0] if len(readers) == 1 else corpus_files.ALL_SPEAKERS
     say(f"Reading {len(recordings)} recordings of {len(readers)} reader(s) from {corpus} "
         f"(speaker: {name})")
+    return recordings, name
 
-    # 3. Decode and cut, in parallel; map() keeps the file order, so the output is deterministic.
+
+def decode_and_cut(recordings: list[Recording], progress: bool) -> list[FileResult]:
+    """Step 3: `process_file` on every recording, in parallel; results in file order (deterministic)."""
     with ThreadPoolExecutor(WORKERS) as pool:
-        results = list(tqdm(pool.map(process_file, recordings), total=len(recordings), unit="file",
-                            desc="decoding", disable=quiet, leave=False))
+        return list(tqdm(pool.map(process_file, recordings), total=len(recordings), unit="file",
+                         desc="decoding", disable=not progress, leave=False))
+
+
+def keep_usable(corpus: Path, results: list[FileResult], say: Callable[[str], None]) -> list[FileResult]:
+    """Step 3, continued: say what was skipped and converted; the usable results, at least two."""
     usable = [r for r in results if not r.skipped]
     skipped = [r for r in results if r.skipped]
     if skipped:
@@ -248,55 +232,93 @@ def main(corpus: str | Path, out: str | Path, speaker: str | None = None, eval_f
         raise BuildError(
             f"{corpus}: only one usable recording ({usable[0].recording.relative}). The eval part "
             "must come from other utterances than the training part, so a second recording with at "
-            f"least {SEQUENCE_SECONDS:.2f} s of speech is needed.")
+            f"least {spec.SEQUENCE_SECONDS:.2f} s of speech is needed.")
     conversions = describe_conversions(usable)
     if conversions:
         say(f"Converted: {conversions}")
+    return usable
 
-    # 4. Train/eval by utterance.
-    side = split_by_utterance(usable, eval_fraction, seed)
-    parts = {s: [r.sequences for r in usable if side[r.recording.relative] == s] for s in ("train", "eval")}
-    train, eval_ = (np.concatenate(parts[s]) for s in ("train", "eval"))
 
-    # 5. Manifest (no timestamps: identical inputs give identical bytes) and the file itself.
-    used_readers = sorted({r.recording.reader for r in usable}, key=corpus_files.natural_key)
+def sequences_of(usable: list[FileResult], side: dict[str, str], split: str) -> np.ndarray:
+    """Step 4, continued: `(N, T, F)`, the sequences of the files on `split` ("train" or "eval"),
+    in file order."""
+    return np.concatenate([r.sequences for r in usable if side[r.recording.relative] == split])
+
+
+def make_manifest(corpus: Path, name: str, results: list[FileResult], side: dict[str, str],
+                  sizes: tuple[int, int], eval_fraction: float, seed: int, command: str) -> dict:
+    """Step 5: what the dataset holds and how it was made. No timestamps: identical inputs give
+    identical bytes. `sizes`: (train, eval) sequence counts."""
+    usable = [r for r in results if not r.skipped]
+    skipped = [r for r in results if r.skipped]
     seconds_decoded = sum(r.seconds for r in results)  # every file that could be decoded
     seconds_used = sum(r.seconds for r in usable)
-    manifest = {
+    return with_versions({
         "speaker": name,
-        "readers": used_readers,
+        "readers": sorted({r.recording.reader for r in usable}, key=corpus_files.natural_key),
         "corpus": str(corpus),
         "files": [{"path": r.recording.relative, "reader": r.recording.reader, "sha256": r.sha256,
                    "seconds": round(r.seconds, 4), "sample_rate": r.sample_rate, "channels": r.channels,
                    "sequences": len(r.sequences), "split": side[r.recording.relative]} for r in usable],
         "skipped": [{"path": r.recording.relative, "reader": r.recording.reader, "sha256": r.sha256,
                      "seconds": round(r.seconds, 4), "reason": r.reason} for r in skipped],
-        "conversions": conversions or "none",
+        "conversions": describe_conversions(usable) or "none",
         "preprocessing": preprocessing_parameters(),
         "split": {"rule": "by utterance", "eval_fraction": eval_fraction, "seed": seed,
                   "per_reader": True},
         "counts": {"files_found": len(results), "files_used": len(usable), "files_skipped": len(skipped),
                    "files_train": sum(s == "train" for s in side.values()),
                    "files_eval": sum(s == "eval" for s in side.values()),
-                   "sequences_train": len(train), "sequences_eval": len(eval_),
+                   "sequences_train": sizes[0], "sequences_eval": sizes[1],
                    "minutes_read": round(seconds_decoded / 60, 3),
                    "minutes_used": round(seconds_used / 60, 3),
-                   "minutes_in_sequences": round((len(train) + len(eval_)) * SEQUENCE_SECONDS / 60, 3)},
-        "versions": package_versions(),
-        "command": command or (f"data_prep.build.main({str(corpus)!r}, {str(out)!r}, speaker={speaker!r}, "
-                               f"eval_fraction={eval_fraction!r}, seed={seed!r}, force={force!r})"),
-    }
-    save_dataset(out, train, eval_, manifest, force=force, examples=listening_examples(usable, side))
+                   "minutes_in_sequences": round(sum(sizes) * spec.SEQUENCE_SECONDS / 60, 3)},
+        "command": command,
+    })
 
-    took = time.perf_counter() - started
-    counts = manifest["counts"]
+
+def report(out: Path, manifest: dict, results: list[FileResult], seconds_taken: float,
+           say: Callable[[str], None]) -> None:
+    """Last step: what was read, cut, split and written, with minutes and speed."""
+    usable = [r for r in results if not r.skipped]
+    seconds_decoded = sum(r.seconds for r in results)
+    seconds_used = sum(r.seconds for r in usable)
+    counts, split, readers = manifest["counts"], manifest["split"], manifest["readers"]
+    n_train, n_eval = counts["sequences_train"], counts["sequences_eval"]
     say(f"Read {len(results)} files, {seconds_decoded / 60:.1f} min of audio; used {len(usable)} "
-        f"({seconds_used / 60:.1f} min) from {len(used_readers)} reader(s): {list_ids(used_readers)}")
-    say(f"Cut {len(train) + len(eval_)} sequences of {SEQUENCE_SECONDS:.2f} s "
+        f"({seconds_used / 60:.1f} min) from {len(readers)} reader(s): {list_ids(readers)}")
+    say(f"Cut {n_train + n_eval} sequences of {spec.SEQUENCE_SECONDS:.2f} s "
         f"({counts['minutes_in_sequences']:.1f} min of speech)")
-    say(f"Split by utterance (eval fraction {eval_fraction}, seed {seed}): "
-        f"train {counts['files_train']} files / {len(train)} sequences, "
-        f"eval {counts['files_eval']} files / {len(eval_)} sequences")
-    say(f"Wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {took:.1f} s "
-        f"({seconds_decoded / took:.0f}x real time)")
+    say(f"Split by utterance (eval fraction {split['eval_fraction']}, seed {split['seed']}): "
+        f"train {counts['files_train']} files / {n_train} sequences, "
+        f"eval {counts['files_eval']} files / {n_eval} sequences")
+    say(f"Wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {seconds_taken:.1f} s "
+        f"({seconds_decoded / seconds_taken:.0f}x real time)")
+
+
+def main(corpus: str | Path, out: str | Path, speaker: str | None = None, eval_fraction: float = 0.2,
+         seed: int = 0, force: bool = False, command: str | None = None, quiet: bool = False) -> Path:
+    """Build one speaker dataset from the recordings under `corpus`; returns the written path.
+
+    `speaker`: a reader id to keep, or None / "all" for a multi-speaker set (the pre-training
+    corpus); for a plain folder of one voice, the name to record. `eval_fraction` of each
+    reader's utterances (whole files) are held out for evaluation, chosen with `seed`.
+    Raises `VaelabError` subclasses with the reason and the fix.
+    """
+    started = time.perf_counter()
+    say = (lambda *_: None) if quiet else print
+    corpus, out = Path(corpus), Path(out)
+    command = command or (f"data_prep.build.main({str(corpus)!r}, {str(out)!r}, speaker={speaker!r}, "
+                          f"eval_fraction={eval_fraction!r}, seed={seed!r}, force={force!r})")
+
+    out = check_options(out, eval_fraction, force)
+    recordings, name = find_sources(corpus, speaker, say)
+    results = decode_and_cut(recordings, progress=not quiet)
+    usable = keep_usable(corpus, results, say)
+    side = split_by_utterance(usable, eval_fraction, seed)
+    train, eval_ = sequences_of(usable, side, "train"), sequences_of(usable, side, "eval")
+    manifest = make_manifest(corpus, name, results, side, (len(train), len(eval_)), eval_fraction, seed,
+                             command)
+    save_dataset(out, train, eval_, manifest, force=force, examples=listening_examples(usable, side))
+    report(out, manifest, results, time.perf_counter() - started, say)
     return out

@@ -68,7 +68,7 @@ def summarise_part(x: np.ndarray, median_db: float) -> dict:
     return {
         "shape": list(x.shape),
         "dtype": str(x.dtype),
-        "minutes": round(len(x) * spec.SEQUENCE_SAMPLES / spec.SAMPLE_RATE / 60, 3),
+        "minutes": round(len(x) * spec.SEQUENCE_SECONDS / 60, 3),
         "nan": int(np.isnan(x).sum()),
         "inf": int(np.isinf(x).sum()),
         "negative": int((x < 0).sum()),
@@ -171,7 +171,7 @@ def main(dataset: str | Path, plot: str | Path | None = None) -> dict:
         "command": manifest.get("command", "not recorded"),
         "train": summarise_part(train, median_db),
         "eval": summarise_part(eval_, median_db),
-        "minutes": round(len(both) * spec.SEQUENCE_SAMPLES / spec.SAMPLE_RATE / 60, 3),
+        "minutes": round(len(both) * spec.SEQUENCE_SECONDS / 60, 3),
         "median_frame_db": round(median_db, 2),
         "level_db": {"min": round(float(mean_db.min()), 2), "min_hz": float(hz[mean_db.argmin()]),
                      "max": round(float(mean_db.max()), 2), "max_hz": float(hz[mean_db.argmax()])},

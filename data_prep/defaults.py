@@ -35,9 +35,7 @@ COMMAND = "vaelab data defaults"
 
 def dataset_paths(home: str | Path | None = None) -> dict[str, Path]:
     """{"A": .../speaker_A.npz, "B": ...}: the lab's default paths, or those under `home`."""
-    if home is None:
-        return {s: default_speaker_path(s) for s in SPEAKERS}
-    return {s: Path(home) / "datasets" / f"speaker_{s}.npz" for s in SPEAKERS}
+    return {s: default_speaker_path(s, home) for s in SPEAKERS}
 
 
 def _usable(path: Path) -> bool:
@@ -78,11 +76,14 @@ def main(home: str | Path | None = None) -> tuple[Path, Path]:
 
     print(f"defaults: built-in speakers ready in {time.perf_counter() - started:.1f} s "
           f"({MINUTES:g} min of synthetic speech each, seed {SEED}):")
-    sequence_minutes = spec.SEQUENCE_SAMPLES / spec.SAMPLE_RATE / 60
     for s in SPEAKERS:
         dataset = load_dataset(paths[s])
         n_train, n_eval = len(dataset.train), len(dataset.eval)
         state = "made" if s in todo else "kept"
         print(f"  Speaker {s}: {n_train} train / {n_eval} eval sequences "
-              f"({(n_train + n_eval) * sequence_minutes:.1f} min), {state}: {paths[s]}")
+              f"({(n_train + n_eval) * spec.SEQUENCE_SECONDS / 60:.1f} min), {state}: {paths[s]}")
     return paths["A"], paths["B"]
+
+
+if __name__ == "__main__":  # `python -m data_prep.defaults`: the students' way, without the vaelab command
+    main()

@@ -8,12 +8,11 @@ short summary.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
-from data_prep.reference import NOTEBOOK, find_solutions
+from grader.reference import DEFAULT_ASSIGNMENT, assignment, default_solutions
 from grader.execute import NotebookFailed, execute_notebook, save_notebook
 from vaelab_core.datasets import load_dataset
 from vaelab_core.errors import VaelabError
@@ -52,7 +51,7 @@ def main(out: str | Path = "demo_out", speaker_a: str | Path | None = None,
         load_dataset(path)  # fail here, with the dataset's own message, not inside the kernel
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    source = find_solutions(solutions) / NOTEBOOK
+    source = assignment(solutions or default_solutions(), DEFAULT_ASSIGNMENT).notebook_path
     executed = out / source.name
     print(f"running {source} on A = {speaker_a}, B = {speaker_b} ...")
     env = {"VAELAB_SPEAKER_A": str(Path(speaker_a).resolve()),
@@ -70,17 +69,3 @@ def main(out: str | Path = "demo_out", speaker_a: str | Path | None = None,
     print(f"wrote {executed} (+ .html), {out / 'results.json'}, {len(figures)} figures in "
           f"{out / 'figures'} ({time.perf_counter() - started:.0f} s in all)")
     return results
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="run the whole lab headless on Speakers A and B")
-    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default: demo_out)")
-    parser.add_argument("--speaker-a", type=Path, default=None, help="Speaker A dataset (default: built-in)")
-    parser.add_argument("--speaker-b", type=Path, default=None, help="Speaker B dataset (default: built-in)")
-    parser.add_argument("--solutions", type=Path, default=None, help="solutions/ folder (default: the checkout's)")
-    parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per notebook cell")
-
-    def run(args: argparse.Namespace) -> None:
-        main(args.out, args.speaker_a, args.speaker_b, args.solutions, args.timeout)
-
-    parser.set_defaults(run=run)

@@ -9,7 +9,6 @@ memory and reports whether labs/ is out of date, without writing.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -21,10 +20,10 @@ from nbgrader.apps.api import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config
 
+from grader.reference import default_solutions
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.errors import VaelabError
 
-REPO = Path(__file__).resolve().parents[1]
 STAMP = ("> **Generated file, do not edit.** This student notebook is generated from "
          "`solutions/{assignment}/{notebook}` by `vaelab labs`; edit the source and regenerate.")
 
@@ -41,41 +40,50 @@ def ensure_tools_on_path() -> None:
         os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")
 
 
-def _generate(source_dir: Path, assignment: str) -> dict[str, nbformat.NotebookNode]:
-    """Run nbgrader's generate_assignment on one assignment folder; returns notebooks by name."""
+def generate_assignment(config: Config, assignment: str) -> Path:
+    """Run nbgrader's generate_assignment in the course that `config` describes (it also fills
+    that course's gradebook); returns the release folder of `assignment`."""
     ensure_tools_on_path()
+    api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    result = api.generate_assignment(assignment)
+    if not result["success"]:
+        raise VaelabError(f"nbgrader could not generate {assignment}:\n{result['log']}\n{result.get('error', '')}")
+    return Path(config.CourseDirectory.root) / "release" / assignment
+
+
+def stamp(notebook: nbformat.NotebookNode, assignment: str, name: str) -> nbformat.NotebookNode:
+    """Mark a generated student notebook as generated, and with the assignment it belongs to."""
+    notebook.cells.insert(0, nbformat.v4.new_markdown_cell(STAMP.format(assignment=assignment, notebook=name)))
+    notebook.cells[0]["id"] = "vaelab-generated"  # fixed, so regeneration is byte-stable
+    # The assignment travels with the notebook: intake knows which assignment a submission is for.
+    notebook.metadata["vaelab"] = {"assignment": assignment, "generated_from": f"solutions/{assignment}/{name}"}
+    return notebook
+
+
+def _generate(source_dir: Path, assignment: str) -> dict[str, nbformat.NotebookNode]:
+    """The student notebooks of one assignment folder, generated in a throw-away course."""
     with tempfile.TemporaryDirectory(prefix="vaelab-labs-") as course:
-        shutil.copytree(source_dir, Path(course) / "source" / assignment)
+        shutil.copytree(source_dir, Path(course) / "source" / assignment,
+                        ignore=shutil.ignore_patterns("grading.py", "__pycache__"))
         config = Config()
         config.CourseDirectory.root = course
         config.CourseDirectory.course_id = "vaelab"
         config.CourseDirectory.db_url = f"sqlite:///{Path(course) / 'gradebook.db'}"
         config.Application.log_level = "WARN"
-        api = NbGraderAPI(CourseDirectory(config=config), config=config)
-        result = api.generate_assignment(assignment)
-        if not result["success"]:
-            raise VaelabError(f"nbgrader could not generate {assignment}:\n{result['log']}\n{result.get('error', '')}")
-        release = Path(course) / "release" / assignment
-        notebooks = {}
-        for path in sorted(release.glob("*.ipynb")):
-            notebook = nbformat.read(path, as_version=4)
-            notebook.cells.insert(0, nbformat.v4.new_markdown_cell(
-                STAMP.format(assignment=assignment, notebook=path.name)))
-            notebook.cells[0]["id"] = "vaelab-generated"  # fixed, so regeneration is byte-stable
-            notebook.metadata["vaelab"] = {"generated_from": f"solutions/{assignment}/{path.name}"}
-            notebooks[path.name] = notebook
-        return notebooks
+        release = generate_assignment(config, assignment)
+        return {path.name: stamp(nbformat.read(path, as_version=4), assignment, path.name)
+                for path in sorted(release.glob("*.ipynb"))}
 
 
-def _text(notebook: nbformat.NotebookNode) -> str:
+def notebook_text(notebook: nbformat.NotebookNode) -> str:
     return nbformat.writes(notebook) + "\n"
 
 
 def main(solutions: str | Path | None = None, labs: str | Path | None = None,
          check: bool = False) -> list[Path]:
     """Regenerate labs/ from solutions/ (or, with `check`, verify it). Returns the paths."""
-    solutions = Path(solutions or REPO / "solutions")
-    labs = Path(labs or REPO / "labs")
+    solutions = Path(solutions or default_solutions())
+    labs = Path(labs or solutions.parent / "labs")
     assignments = sorted(p for p in solutions.iterdir() if p.is_dir() and any(p.glob("*.ipynb"))) \
         if solutions.is_dir() else []
     if not assignments:
@@ -84,7 +92,7 @@ def main(solutions: str | Path | None = None, labs: str | Path | None = None,
     for source_dir in assignments:
         for name, notebook in _generate(source_dir, source_dir.name).items():
             target = labs / source_dir.name / name
-            text = _text(notebook)
+            text = notebook_text(notebook)
             if check:
                 if not target.is_file() or target.read_text() != text:
                     stale.append(target)
@@ -96,18 +104,6 @@ def main(solutions: str | Path | None = None, labs: str | Path | None = None,
     if stale:
         raise StaleLabsError(f"labs/ is out of date with solutions/: {', '.join(map(str, stale))}. "
                              "Run `vaelab labs` and commit the result.")
+    if check:
+        print(f"{labs} is up to date with {solutions}")
     return written
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("labs", help="generate the student notebooks (labs/) from solutions/")
-    parser.add_argument("--solutions", type=Path, default=None, help="solutions folder (default: the checkout's)")
-    parser.add_argument("--labs", type=Path, default=None, help="output folder (default: the checkout's labs/)")
-    parser.add_argument("--check", action="store_true", help="only verify that labs/ is up to date")
-
-    def run(args: argparse.Namespace) -> None:
-        main(args.solutions, args.labs, check=args.check)
-        if args.check:
-            print("labs/ is up to date with solutions/")
-
-    parser.set_defaults(run=run)

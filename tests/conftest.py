@@ -31,3 +31,16 @@ def _private_data_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     monkeypatch.setenv("VAELAB_HOME", str(tmp_path_factory.getbasetemp() / "vaelab_home"))
     monkeypatch.delenv("VAELAB_SPEAKER_A", raising=False)
     monkeypatch.delenv("VAELAB_SPEAKER_B", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    """One intra-op torch thread in every test: the lab's matrices are small, and when the other
+    core is busy (a parallel test run, a kernel, a training in the background) OpenMP threads
+    waiting on each other make a step dozens of times slower. Restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

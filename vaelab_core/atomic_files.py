@@ -2,7 +2,8 @@
 
 Every output of the kit (datasets, checkpoints, results) is written to a temporary file in the
 target's folder and renamed over the target only once complete: an interrupted run leaves
-either the old file or nothing, never a truncated one.
+either the old file or nothing, never a truncated one. `write_npz` writes arrays that way, with
+the same bytes for the same arrays (datasets, synthetic labels).
 """
 
 from __future__ import annotations
@@ -10,10 +11,17 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
+import numpy as np
+
 from vaelab_core.errors import VaelabError
+
+#: Timestamp of every member of an npz written here: np.savez stamps the clock, which would make
+#: two runs on identical inputs differ in bytes (and data preparation must be idempotent).
+NPZ_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 class OutputError(VaelabError, OSError):
@@ -70,3 +78,25 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def write_npz(path: str | Path, arrays: list[tuple[str, np.ndarray]],
+              compress: bool | Collection[str] = True) -> Path:
+    """Write `arrays` ([(name, array), ...], in that order) as an .npz at `path`, atomically.
+
+    np.savez without its clock and without pickle: members `name.npy` carry fixed timestamps,
+    so the same arrays give the same bytes; an object array raises ValueError and writes
+    nothing. `compress`: True deflates every member, False none, or the names to deflate.
+    Returns `path` as a Path.
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, value in arrays:
+            deflate = name in compress if not isinstance(compress, bool) else compress
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=NPZ_DATE_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
+            with archive.open(info, "w") as member:
+                # np.asarray, not np.ascontiguousarray: the latter turns a 0-d string (a JSON
+                # manifest) into shape (1,), which then loads as "['{...}']", not JSON.
+                np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
+    return path

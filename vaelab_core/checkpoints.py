@@ -5,7 +5,8 @@ A checkpoint holds
   config      the model's dimensions and how it was trained
   epoch       epochs trained
   history     the training history (see `vaelab_core.training`)
-  provenance  where it came from: data manifest hash, command, package versions, best loss
+  provenance  where it came from: data manifest hash, command, best loss, and the package
+              versions (`vaelab_core.provenance`: the same keys as in dataset manifests)
 
 `load_pretrained(model)` puts the shipped pre-trained weights into a student's own model,
 matching parts by the contract's attribute names rather than by state-dict keys, so a model
@@ -14,7 +15,6 @@ written with other layer containers (Sequential, ModuleList, named layers) still
 
 from __future__ import annotations
 
-import platform
 from importlib.resources import files
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from torch import nn
 from vaelab_core import spec
 from vaelab_core.atomic_files import atomic_path, check_writable
 from vaelab_core.errors import VaelabError
+from vaelab_core.provenance import with_versions
 
 #: The shipped checkpoint, trained on 251 LibriSpeech readers (see the README for the command).
 PRETRAINED_NAME = "speech_vae_librispeech251.pt"
@@ -36,17 +37,6 @@ class CheckpointError(VaelabError):
 def pretrained_path() -> Path:
     """Path of the pre-trained checkpoint shipped with vaelab_core."""
     return Path(str(files("vaelab_core") / "pretrained" / PRETRAINED_NAME))
-
-
-def package_versions() -> dict[str, str]:
-    """Versions that matter for reproducing a result."""
-    import numpy
-    import torchaudio
-
-    import vaelab_core
-    return {"vaelab": vaelab_core.__version__, "torch": str(torch.__version__),
-            "torchaudio": str(torchaudio.__version__), "numpy": str(numpy.__version__),
-            "python": platform.python_version()}
 
 
 def model_config(model: nn.Module) -> dict:
@@ -65,7 +55,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, *, epoch: int, history: 
         "config": {**model_config(model), **(config or {})},
         "epoch": int(epoch),
         "history": history or {},
-        "provenance": {**package_versions(), **(provenance or {})},
+        "provenance": with_versions(provenance or {}),
     }
     with atomic_path(path) as tmp:
         torch.save(checkpoint, tmp)

@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from vaelab_core import spec
-from vaelab_core.atomic_files import atomic_path, check_writable
+from vaelab_core.atomic_files import check_writable, write_npz
 from vaelab_core.errors import VaelabError
 
 #: Environment variable naming the folder where the default (built-in) datasets live.
@@ -90,19 +90,10 @@ def save_dataset(path: str | Path, train: np.ndarray, eval: np.ndarray, manifest
             raise DatasetError(f"{path}: examples should be (K <= N_eval, {spec.SEQUENCE_SAMPLES}) "
                                f"waveforms of the first eval sequences, got {examples.shape}.")
         arrays.append(("examples", examples))
-    with atomic_path(path) as tmp:
-        # Fixed zip timestamps keep the bytes identical for identical inputs (idempotent builds).
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, value in arrays:
-                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-                # Float32 magnitudes barely compress (zlib saves ~8 %), and deflating the 180 MB
-                # pre-training set took 6-8 s, three times as long as decoding its 52 min of
-                # audio: store arrays as they are, compress only the JSON manifest.
-                info.compress_type = zipfile.ZIP_DEFLATED if name == "manifest" else zipfile.ZIP_STORED
-                with archive.open(info, "w") as member:
-                    # np.asarray, not np.ascontiguousarray: the latter turns the 0-d manifest
-                    # string into shape (1,), which then loads as "['{...}']", not JSON.
-                    np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
+    # Float32 magnitudes barely compress (zlib saves ~8 %), and deflating the 180 MB pre-training
+    # set took 6-8 s, three times as long as decoding its 52 min of audio: store arrays as they
+    # are, compress only the JSON manifest.
+    write_npz(path, arrays, compress={"manifest"})
     return path
 
 
@@ -114,8 +105,9 @@ def load_dataset(path: str | Path) -> SpeakerDataset:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(
-            f"{path}: no such dataset file. Build one with `vaelab data build` (TA) or "
-            "`vaelab data defaults` (the built-in Speaker A and B), or check the path."
+            f"{path}: no such dataset file. Build one with `vaelab data build` (TA), or the built-in "
+            "Speaker A and B with `vaelab data defaults` (`python -m data_prep.defaults` in a student "
+            "install), or check the path."
         )
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -180,11 +172,12 @@ def data_home() -> Path:
     return Path(os.environ.get(DATA_HOME_ENV) or Path.home() / ".cache" / "vaelab")
 
 
-def default_speaker_path(speaker: str) -> Path:
-    """Path of the built-in synthetic set for `speaker` ("A" or "B"), built by `vaelab data defaults`."""
+def default_speaker_path(speaker: str, home: str | Path | None = None) -> Path:
+    """Path of the built-in synthetic set for `speaker` ("A" or "B"), built by `vaelab data defaults`:
+    HOME/datasets/speaker_{A,B}.npz, HOME being `home` or, when None, `data_home()`."""
     if speaker not in ("A", "B"):
         raise ValueError(f"the built-in speakers are 'A' and 'B', not {speaker!r}")
-    return data_home() / "datasets" / f"speaker_{speaker}.npz"
+    return (data_home() if home is None else Path(home)) / "datasets" / f"speaker_{speaker}.npz"
 
 
 def speaker_path(speaker: str) -> Path:

@@ -39,6 +39,10 @@ N_FRAMES = 150
 #: so exactly N_FRAMES frames need (N_FRAMES - 1) * HOP_LENGTH = 38,144 samples (2.38 s).
 SEQUENCE_SAMPLES = (N_FRAMES - 1) * HOP_LENGTH
 
+#: Seconds of audio in one sequence: SEQUENCE_SAMPLES / SAMPLE_RATE = 2.384 s. Minutes of speech
+#: in a dataset are its sequence count times this (data build, check and defaults report them).
+SEQUENCE_SECONDS = SEQUENCE_SAMPLES / SAMPLE_RATE
+
 #: Latent dimension (the handout's Z).
 LATENT_DIM = 16
 

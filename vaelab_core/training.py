@@ -15,7 +15,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -32,17 +32,24 @@ class TrainingError(VaelabError):
     """Training cannot go on (e.g. the loss became NaN), with the likely cause."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """How one training run goes. The defaults are the lab's."""
+    """How one training run goes: the one place for its settings and their defaults (the lab's).
 
-    epochs: int = 30  # passes over the training split (handout 2.4.1: 30)
+    `train(model, data, epochs=5, seed=1)` is `train(model, data, TrainConfig(epochs=5, seed=1))`;
+    a misspelt setting is an error, never silently dropped.
+    """
+
+    epochs: int = 30  # passes over the training split (handout 2.4.1: 30); the most, with patience
     lr: float = 1e-3  # Adam learning rate
     batch_size: int = 4  # sequences' worth of frames per step: 4 x 150 = 600 frames
     shuffle_frames: bool = True  # pool and shuffle frames across sequences (see frame_batches)
     seed: int = 0  # fixes shuffling and the posterior samples (and init, via new_model)
     device: str | None = None  # None: CUDA when present, else CPU
     progress: bool = True  # show a tqdm bar over epochs
+    desc: str = "training"  # label of the progress bar
+    patience: int | None = None  # stop after this many epochs without a better eval loss and
+    #                              keep the best epoch's weights; None: run every epoch
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -74,6 +81,15 @@ def _check_finite(loss: torch.Tensor, where: str) -> None:
             "reached 0; inference() returning the standard deviation as the log-variance; a "
             "learning rate too high for this data."
         )
+
+
+def _configure(config: TrainConfig | None, settings: dict) -> TrainConfig:
+    """`config` (default: the lab's) with `settings` replacing its fields; unknown names fail."""
+    unknown = sorted(set(settings) - {f.name for f in fields(TrainConfig)})
+    if unknown:
+        raise TypeError(f"unknown training setting(s) {unknown}; TrainConfig has "
+                        f"{[f.name for f in fields(TrainConfig)]}")
+    return replace(config or TrainConfig(), **settings)
 
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
@@ -127,26 +143,27 @@ def evaluate(model: nn.Module, x: SpeakerDataset | torch.Tensor, batch_size: int
     return {term: total / frames for term, total in sums.items()}
 
 
-def train(model: nn.Module, data: SpeakerDataset | torch.Tensor, epochs: int = 30, seed: int = 0,
-          lr: float = 1e-3, batch_size: int = TrainConfig.batch_size, shuffle_frames: bool = True,
-          device: str | None = None, progress: bool = True, desc: str = "training",
-          patience: int | None = None) -> dict:
+def train(model: nn.Module, data: SpeakerDataset | torch.Tensor, config: TrainConfig | None = None,
+          **settings) -> dict:
     """Train `model` in place with Adam and return its history (see the module docstring).
 
     data: a `SpeakerDataset` (trains on `.train`, evaluates on `.eval` after every epoch) or a
-    tensor `(N, T, F)` of training sequences only. `seed` fixes the batch order and the
+    tensor `(N, T, F)` of training sequences only. config: a `TrainConfig`; `settings` override
+    its fields by name (`epochs=30, seed=0, ...`). `seed` fixes the batch order and the
     posterior samples; build the model with `new_model(cls, seed)` to fix its initial weights.
-    patience: if given, stop once the eval loss has not improved for that many epochs and keep
-    the weights of the best epoch (the history then has `best_epoch` and `best_eval_loss`).
+    With `patience`, training stops once the eval loss has not improved for that many epochs
+    and keeps the weights of the best epoch (the history then has `best_epoch` and
+    `best_eval_loss`).
     """
-    config = TrainConfig(epochs, lr, batch_size, shuffle_frames, seed, device, progress)
+    config = _configure(config, settings)
+    epochs, lr, seed, patience = config.epochs, config.lr, config.seed, config.patience
     train_x, eval_x = _split(data)
     if len(train_x) == 0:
         raise TrainingError("the training split is empty: check the dataset (vaelab data check FILE).")
     if patience is not None and (eval_x is None or len(eval_x) == 0):
         raise TrainingError("early stopping needs an eval split: pass a dataset whose eval part is "
                             "not empty (rebuild it with --eval-fraction > 0).")
-    model.to(pick_device(device))
+    model.to(pick_device(config.device))
     # The fused kernel updates all parameters in one pass: on this small model it halves the
     # optimizer's share of a step on CPU, with the same arithmetic as the default Adam.
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
@@ -155,7 +172,7 @@ def train(model: nn.Module, data: SpeakerDataset | torch.Tensor, epochs: int = 3
     history = {"train": {t: [] for t in TERMS}, "eval": {t: [] for t in TERMS}}
     started = time.perf_counter()
     best_loss, best_epoch, best_state = math.inf, 0, None
-    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress)
+    bar = tqdm(range(epochs), desc=config.desc, unit="epoch", disable=not config.progress)
     for epoch in bar:
         train_terms = train_epoch(model, optimizer, train_x, config, generator, epoch)
         for term in TERMS:
@@ -178,7 +195,7 @@ def train(model: nn.Module, data: SpeakerDataset | torch.Tensor, epochs: int = 3
         model.load_state_dict(best_state)  # the best epoch's weights, not the last epoch's
         history["best_epoch"], history["best_eval_loss"] = best_epoch, best_loss
     history["config"] = asdict(config)
-    history["steps_per_epoch"] = steps_per_epoch(len(train_x), batch_size)
+    history["steps_per_epoch"] = steps_per_epoch(len(train_x), config.batch_size)
     history["seconds"] = time.perf_counter() - started
     return history
 
@@ -214,8 +231,8 @@ def finetune(model: nn.Module, data: SpeakerDataset, epochs: int = 20, seed: int
     Returns (fine-tuned copy, its history).
     """
     tuned = copy.deepcopy(model)
-    history = train(tuned, data, epochs=epochs, seed=seed, desc=train_kwargs.pop("desc", "fine-tuning"),
-                    **train_kwargs)
+    train_kwargs.setdefault("desc", "fine-tuning")
+    history = train(tuned, data, epochs=epochs, seed=seed, **train_kwargs)
     return tuned, history
 
 

@@ -20,6 +20,7 @@ from data_prep.preprocess import SILENCE_DB, wave_to_sequences
 from vaelab_core import spec
 from vaelab_core.audio import read_audio
 from vaelab_core.datasets import load_dataset
+from vaelab_core.provenance import package_versions
 
 RATE = spec.SAMPLE_RATE
 
@@ -121,9 +122,27 @@ def test_the_manifest_records_sources_parameters_and_provenance(corpus, tmp_path
     assert "peak_normalisation" in p
     assert m["split"] == {"rule": "by utterance", "eval_fraction": 0.4, "seed": 3, "per_reader": True}
     assert m["counts"]["minutes_read"] == pytest.approx(10 * 5.5 / 60, abs=1e-3)
-    assert set(m["versions"]) >= {"vaelab", "torch", "torchaudio", "numpy", "soundfile"}
+    # 20 sequences of 38,144 samples at 16 kHz (2.384 s each), an oracle independent of spec.
+    assert m["counts"]["minutes_in_sequences"] == pytest.approx(20 * 38_144 / 16_000 / 60, abs=1e-3)
+    # The package versions at the manifest's top level, the same keys as in checkpoints.
+    assert {k: m[k] for k in package_versions()} == package_versions()
+    assert {"vaelab", "torch", "torchaudio", "numpy", "soundfile", "python"} <= set(m)
     assert m["command"] == "vaelab data build ..."
     assert not any(word in json.dumps(m).lower() for word in ("timestamp", "created_at", "date"))
+
+
+@pytest.mark.parametrize("out, fraction, words", [
+    ("set.npy", 0.2, "must end in .npz"),
+    ("set.npz", 1.0, "strictly between 0 and 1"),
+])
+def test_bad_options_are_refused_before_any_file_is_read(corpus, tmp_path, monkeypatch, out, fraction, words):
+    def no_decoding(recording):
+        raise AssertionError(f"{recording.relative} was read before the options were checked")
+
+    monkeypatch.setattr(build, "process_file", no_decoding)
+    with pytest.raises(build.BuildError, match=words):
+        build.main(corpus, tmp_path / out, eval_fraction=fraction, quiet=True)
+    assert not (tmp_path / out).exists()
 
 
 def test_one_speaker_is_chosen_by_its_id(corpus, tmp_path):

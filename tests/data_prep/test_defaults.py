@@ -1,7 +1,6 @@
 """Tests of data_prep.defaults: synth -> build -> load_dataset, once, then reused.
 
-These run the real `data_prep.build` (the same pipeline a TA runs on recordings); they are
-skipped, saying so, only while that module is absent.
+These run the real `data_prep.build` (the same pipeline a TA runs on recordings).
 """
 
 from __future__ import annotations
@@ -10,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from data_prep import defaults
 from vaelab_core import spec
 from vaelab_core.datasets import default_speaker_path, load_dataset
-
-pytest.importorskip("data_prep.build", reason="needs data_prep/build.py (vaelab data build)")
-from data_prep import defaults  # noqa: E402  (after the skip: it imports data_prep.build)
 
 
 def file_bytes(paths) -> list[bytes]:
@@ -24,6 +21,12 @@ def file_bytes(paths) -> list[bytes]:
 def test_paths_under_a_given_home() -> None:
     assert defaults.dataset_paths("/x") == {"A": Path("/x/datasets/speaker_A.npz"),
                                             "B": Path("/x/datasets/speaker_B.npz")}
+
+
+def test_paths_without_a_home_are_the_notebooks_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAELAB_HOME", str(tmp_path))
+    assert defaults.dataset_paths() == {s: tmp_path / "datasets" / f"speaker_{s}.npz" for s in "AB"}
+    assert defaults.dataset_paths() == {s: default_speaker_path(s) for s in "AB"}
 
 
 @pytest.mark.slow

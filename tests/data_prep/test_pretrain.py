@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from data_prep.pretrain import main as pretrain
-from data_prep.reference import load_reference
+from grader.reference import default_solutions, load_reference
 from vaelab_core import spec
 from vaelab_core.atomic_files import OutputError
 from vaelab_core.checkpoints import load_checkpoint, load_state_by_parts
@@ -19,18 +19,8 @@ from vaelab_core.datasets import load_dataset, save_dataset
 from vaelab_core.errors import VaelabError
 from vaelab_core.training import evaluate
 
-Reference = load_reference()
+Reference = load_reference(default_solutions())
 READERS = ("r1", "r2", "r3")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: the model is small, and with the other core busy OpenMP threads
-    waiting on each other make a step dozens of times slower. Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def corpus(path, n_train: int = 3, n_eval: int = 1, seed: int = 0):
@@ -57,7 +47,7 @@ def tiny_corpus(tmp_path):
 
 def test_writes_the_best_epochs_weights_with_provenance(tiny_corpus, tmp_path, capsys):
     out = tmp_path / "ckpt" / "model.pt"
-    provenance = pretrain(tiny_corpus, out, epochs=4, patience=2, batch_size=4, command="pytest run",
+    provenance = pretrain(tiny_corpus, out, Reference, epochs=4, patience=2, batch_size=4, command="pytest run",
                           progress=False)
     checkpoint = load_checkpoint(out)
     saved = checkpoint["provenance"]
@@ -92,7 +82,7 @@ def test_writes_the_best_epochs_weights_with_provenance(tiny_corpus, tmp_path, c
 def test_same_seed_same_checkpoint(tiny_corpus, tmp_path):
     runs = []
     for k in range(2):
-        pretrain(tiny_corpus, tmp_path / f"{k}.pt", epochs=2, patience=5, batch_size=4, progress=False)
+        pretrain(tiny_corpus, tmp_path / f"{k}.pt", Reference, epochs=2, patience=5, batch_size=4, progress=False)
         runs.append(load_checkpoint(tmp_path / f"{k}.pt"))
     assert runs[0]["history"]["eval"] == runs[1]["history"]["eval"]
     assert all(torch.equal(runs[0]["model"][k], v) for k, v in runs[1]["model"].items())
@@ -100,18 +90,18 @@ def test_same_seed_same_checkpoint(tiny_corpus, tmp_path):
 
 
 def test_manifest_hash_identifies_the_corpus(tmp_path):
-    a = pretrain(corpus(tmp_path / "a.npz"), tmp_path / "a.pt", epochs=1, batch_size=9, progress=False)
+    a = pretrain(corpus(tmp_path / "a.npz"), tmp_path / "a.pt", Reference, epochs=1, batch_size=9, progress=False)
     other = load_dataset(corpus(tmp_path / "b.npz"))
     other.manifest["readers"] = ["x1", "x2", "x3"]
     save_dataset(tmp_path / "c.npz", other.train.numpy(), other.eval.numpy(), other.manifest)
-    c = pretrain(tmp_path / "c.npz", tmp_path / "c.pt", epochs=1, batch_size=9, progress=False)
+    c = pretrain(tmp_path / "c.npz", tmp_path / "c.pt", Reference, epochs=1, batch_size=9, progress=False)
     assert a["corpus_manifest_sha256"] != c["corpus_manifest_sha256"]
 
 
 def test_stops_early_when_the_eval_loss_stops_improving(tiny_corpus, tmp_path, capsys):
     # lr = 0 freezes the weights and evaluate() is seeded, so the eval loss is the same every
     # epoch: epoch 1 stays the best, and patience 2 ends the run after epoch 3 of 10.
-    provenance = pretrain(tiny_corpus, tmp_path / "m.pt", epochs=10, patience=2, lr=0.0, batch_size=4,
+    provenance = pretrain(tiny_corpus, tmp_path / "m.pt", Reference, epochs=10, patience=2, lr=0.0, batch_size=4,
                           progress=False)
     assert provenance["epochs_run"] == 3 and provenance["best_epoch"] == 1
     assert "early stop after epoch 3" in capsys.readouterr().out
@@ -123,9 +113,9 @@ def test_refuses_to_overwrite_without_force(tiny_corpus, tmp_path):
     out = tmp_path / "m.pt"
     out.write_bytes(b"precious")
     with pytest.raises(OutputError, match="already exists"):
-        pretrain(tiny_corpus, out, epochs=1, progress=False)
+        pretrain(tiny_corpus, out, Reference, epochs=1, progress=False)
     assert out.read_bytes() == b"precious"
-    pretrain(tiny_corpus, out, epochs=1, batch_size=9, force=True, progress=False)
+    pretrain(tiny_corpus, out, Reference, epochs=1, batch_size=9, force=True, progress=False)
     assert load_checkpoint(out)["provenance"]["epochs_run"] == 1
 
 
@@ -134,7 +124,7 @@ def test_empty_eval_split_is_refused(tmp_path):
     path = save_dataset(tmp_path / "no_eval.npz", data, np.zeros((0, spec.N_FRAMES, spec.N_FREQ), np.float32),
                         {"speaker": "all"})
     with pytest.raises(VaelabError, match="eval split is empty") as caught:
-        pretrain(path, tmp_path / "m.pt", epochs=1, progress=False)
+        pretrain(path, tmp_path / "m.pt", Reference, epochs=1, progress=False)
     assert "--eval-fraction" in str(caught.value), "the message should say how to fix the corpus"
     assert not (tmp_path / "m.pt").exists()
 
@@ -142,7 +132,7 @@ def test_empty_eval_split_is_refused(tmp_path):
 @pytest.mark.parametrize("epochs, patience", [(0, 5), (3, 0)])
 def test_epochs_and_patience_must_be_positive(tiny_corpus, tmp_path, epochs, patience):
     with pytest.raises(VaelabError, match="at least 1"):
-        pretrain(tiny_corpus, tmp_path / "m.pt", epochs=epochs, patience=patience, progress=False)
+        pretrain(tiny_corpus, tmp_path / "m.pt", Reference, epochs=epochs, patience=patience, progress=False)
 
 
 def run_cli(monkeypatch, *args: str) -> int:
@@ -164,7 +154,7 @@ def test_cli_pretrains_and_records_the_command(tiny_corpus, tmp_path, monkeypatc
     ("missing corpus", "no such dataset file"),
     ("output exists", "already exists"),
     ("zero epochs", "at least 1"),
-    ("no solutions", "no solution notebook found"),
+    ("no solutions", "no such assignment folder"),
     ("empty eval", "eval split is empty"),
 ])
 def test_cli_bad_input_exits_2_with_a_message(case, expected, tiny_corpus, tmp_path, monkeypatch, capsys):

@@ -226,7 +226,7 @@ def test_a_file_as_the_output_folder_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_interrupted_run_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = synth.synthesize_utterance
+    real = synth.writer.synthesize_utterance
     calls = []
 
     def interrupted(*args, **kwargs):
@@ -235,7 +235,7 @@ def test_an_interrupted_run_leaves_no_partial_file(tmp_path: Path, monkeypatch: 
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(synth, "synthesize_utterance", interrupted)
+    monkeypatch.setattr(synth.writer, "synthesize_utterance", interrupted)  # where main looks it up
     with pytest.raises(KeyboardInterrupt):
         synth.main(tmp_path / "out", speakers=["A"], minutes=0.4)
     names = sorted(all_bytes(tmp_path / "out"))

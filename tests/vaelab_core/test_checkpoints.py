@@ -8,12 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from data_prep.reference import load_reference
+from grader.reference import default_solutions, load_reference
 from vaelab_core import checkpoints, spec
 from vaelab_core.checkpoints import CheckpointError, load_checkpoint, load_state_by_parts, save_checkpoint
 from vaelab_core.errors import VaelabError
+from vaelab_core.provenance import package_versions
 
-Reference = load_reference()
+Reference = load_reference(default_solutions())
 
 
 class NamedLayers(Reference):
@@ -52,6 +53,8 @@ def test_round_trip_and_equivalent_containers(tmp_path):
                            provenance={"note": "test"})
     checkpoint = load_checkpoint(path)
     assert checkpoint["epoch"] == 3 and checkpoint["provenance"]["note"] == "test"
+    # The package versions sit at the provenance's top level, as in dataset manifests.
+    assert {k: checkpoint["provenance"][k] for k in package_versions()} == package_versions()
     assert checkpoint["provenance"]["torch"] == str(torch.__version__)
 
     target = NamedLayers()

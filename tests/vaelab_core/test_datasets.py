@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import zipfile
 
 import numpy as np
@@ -11,7 +13,7 @@ import torch
 
 from vaelab_core import spec
 from vaelab_core.atomic_files import OutputError
-from vaelab_core.datasets import DatasetError, frame_batches, load_dataset, save_dataset
+from vaelab_core.datasets import (DatasetError, default_speaker_path, frame_batches, load_dataset, save_dataset, speaker_path, steps_per_epoch)
 
 SHAPE = (spec.N_FRAMES, spec.N_FREQ)
 
@@ -125,12 +127,55 @@ def test_files_are_stored_without_pickle(tmp_path):
         assert archive["manifest"].dtype.kind == "U"
 
 
-def test_frame_batches_keep_every_frame_once():
-    x = torch.arange(5 * 3 * 2, dtype=torch.float32).reshape(5, 3, 2)
-    batches = list(frame_batches(x, batch_size=2, generator=torch.Generator().manual_seed(0)))
-    assert [b.shape for b in batches] == [(2, 3, 2), (2, 3, 2), (1, 3, 2)]
-    frames = torch.cat([b.reshape(-1, 2) for b in batches])
-    assert sorted(frames[:, 0].tolist()) == sorted(x.reshape(-1, 2)[:, 0].tolist())
+def test_arrays_are_stored_as_they_are_and_only_the_manifest_is_deflated(tmp_path):
+    train = spectrograms(2)
+    path = save_dataset(tmp_path / "set.npz", train, spectrograms(1, seed=1), MANIFEST)
+    expected = io.BytesIO()
+    np.lib.format.write_array(expected, train, allow_pickle=False)  # oracle: numpy's own .npy bytes
+    with zipfile.ZipFile(path) as archive:
+        kinds = {info.filename: info.compress_type for info in archive.infolist()}
+        assert archive.read("train.npy") == expected.getvalue()
+    assert kinds == {"train.npy": zipfile.ZIP_STORED, "eval.npy": zipfile.ZIP_STORED,
+                     "manifest.npy": zipfile.ZIP_DEFLATED}
+
+
+def test_default_speaker_paths_live_under_the_data_home(tmp_path, monkeypatch):
+    assert default_speaker_path("B", tmp_path) == tmp_path / "datasets" / "speaker_B.npz"
+    monkeypatch.setenv("VAELAB_HOME", str(tmp_path / "home"))
+    assert default_speaker_path("A") == tmp_path / "home" / "datasets" / "speaker_A.npz"
+    assert speaker_path("A") == default_speaker_path("A")
+    monkeypatch.setenv("VAELAB_SPEAKER_A", str(tmp_path / "mine.npz"))
+    assert speaker_path("A") == tmp_path / "mine.npz"
+    with pytest.raises(ValueError, match="'A' and 'B', not 'C'"):
+        default_speaker_path("C", tmp_path)
+
+
+@pytest.mark.parametrize("n, batch_size", [(10, 4), (12, 4), (1, 4), (5, 1)])
+def test_frame_batches_cover_every_frame_once(n, batch_size):
+    t, f = 7, 3
+    ids = torch.arange(n * t, dtype=torch.float32)
+    x = ids.reshape(n, t, 1).expand(n, t, f).contiguous()  # every frame holds its own index
+    batches = list(frame_batches(x, batch_size, shuffle=True, generator=torch.Generator().manual_seed(0)))
+    assert len(batches) == steps_per_epoch(n, batch_size) == math.ceil(n / batch_size)
+    for i, batch in enumerate(batches):
+        assert batch.ndim == 3 and batch.shape[1:] == (t, f)
+        expected_b = min(batch_size, n - i * batch_size)
+        assert batch.shape[0] == expected_b, f"batch {i}: {batch.shape[0]} sequences, expected {expected_b}"
+        assert torch.equal(batch[..., 0:1].expand_as(batch), batch), "a frame was split across rows"
+    seen = torch.cat([b[..., 0].reshape(-1) for b in batches])
+    assert torch.equal(seen.sort().values, ids), "every frame should appear exactly once per epoch"
+
+
+def test_frame_batches_shuffle_across_sequences_and_follow_the_generator():
+    n, t = 8, 10
+    x = torch.arange(n * t, dtype=torch.float32).reshape(n, t, 1)
+    order = lambda seed: torch.cat(list(frame_batches(x, 4, generator=torch.Generator().manual_seed(seed))))
+    assert torch.equal(order(0), order(0))
+    assert not torch.equal(order(0), order(1))
+    first = order(0)[0, :, 0]
+    assert len(set((first // t).tolist())) > 1, "a pseudo-sequence should mix frames of several sequences"
+    unshuffled = torch.cat(list(frame_batches(x, 4, shuffle=False)))
+    assert torch.equal(unshuffled, x)
 
 
 def test_sequence_batches_is_a_dataloader_of_whole_sequences():

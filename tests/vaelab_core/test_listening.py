@@ -12,16 +12,6 @@ from vaelab_core import spec
 from vaelab_core.listening import listen, reconstruct_audio
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: these transforms are small, and with the other core busy (a parallel
-    test run) OpenMP threads waiting on each other make them ~100 times slower. Restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class IdentityMagnitude(nn.Module):
     """Stands in for a perfect VAE: `reconstruct` gives the input magnitudes back."""
 

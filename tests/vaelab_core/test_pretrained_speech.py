@@ -10,14 +10,14 @@ from __future__ import annotations
 import pytest
 
 from data_prep.build import main as build
-from data_prep.reference import load_reference
+from grader.reference import default_solutions, load_reference
 from vaelab_core.checkpoints import load_checkpoint, load_pretrained, pretrained_path
 from vaelab_core.datasets import load_dataset
 from vaelab_core.training import evaluate, finetune, new_model, train
 
 pytestmark = [pytest.mark.speech, pytest.mark.slow]
 
-Reference = load_reference()
+Reference = load_reference(default_solutions())
 
 
 @pytest.fixture(scope="module")

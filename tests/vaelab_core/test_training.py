@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from data_prep.reference import load_reference
+from grader.reference import default_solutions, load_reference
 from vaelab_core import spec
-from vaelab_core.datasets import SpeakerDataset, frame_batches, steps_per_epoch
+from vaelab_core.datasets import SpeakerDataset, steps_per_epoch
 from vaelab_core.training import (TERMS, TrainConfig, TrainingError, cross_evaluate, evaluate,
                                   finetune, new_model, train, train_seeds)
 
-Reference = load_reference()
+Reference = load_reference(default_solutions())
 T, F = spec.N_FRAMES, spec.N_FREQ
 
 
@@ -41,17 +41,6 @@ def toy_speaker(seed: int = 0, n_train: int = 12, n_eval: int = 4) -> SpeakerDat
         return (power / 2).sqrt() * torch.sqrt(real ** 2 + imag ** 2)  # E|x|^2 = power
 
     return SpeakerDataset(draw(n_train), draw(n_eval), {"speaker": f"toy{seed}"})
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: this model's matrices are small, and when the other core is busy
-    (a parallel test run, a training in the background) OpenMP threads waiting on each other
-    make a step dozens of times slower. Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -133,34 +122,6 @@ def test_training_lowers_the_loss_on_a_learnable_set():
     # than the sampling noise of 600 eval frames (std ~ 0.7 nats).
     bound = float((spec.LOG_PI + torch.log(TOY_POWER) + 1).sum())
     assert bound - 3 < after < bound + 5, f"eval loss {after:.1f}, the true model's is {bound:.1f}"
-
-
-@pytest.mark.parametrize("n, batch_size", [(10, 4), (12, 4), (1, 4), (5, 1)])
-def test_frame_batches_cover_every_frame_once(n, batch_size):
-    t, f = 7, 3
-    ids = torch.arange(n * t, dtype=torch.float32)
-    x = ids.reshape(n, t, 1).expand(n, t, f).contiguous()  # every frame holds its own index
-    batches = list(frame_batches(x, batch_size, shuffle=True, generator=torch.Generator().manual_seed(0)))
-    assert len(batches) == steps_per_epoch(n, batch_size) == math.ceil(n / batch_size)
-    for i, batch in enumerate(batches):
-        assert batch.ndim == 3 and batch.shape[1:] == (t, f)
-        expected_b = min(batch_size, n - i * batch_size)
-        assert batch.shape[0] == expected_b, f"batch {i}: {batch.shape[0]} sequences, expected {expected_b}"
-        assert torch.equal(batch[..., 0:1].expand_as(batch), batch), "a frame was split across rows"
-    seen = torch.cat([b[..., 0].reshape(-1) for b in batches])
-    assert torch.equal(seen.sort().values, ids), "every frame should appear exactly once per epoch"
-
-
-def test_frame_batches_shuffle_across_sequences_and_follow_the_generator():
-    n, t = 8, 10
-    x = torch.arange(n * t, dtype=torch.float32).reshape(n, t, 1)
-    order = lambda seed: torch.cat(list(frame_batches(x, 4, generator=torch.Generator().manual_seed(seed))))
-    assert torch.equal(order(0), order(0))
-    assert not torch.equal(order(0), order(1))
-    first = order(0)[0, :, 0]
-    assert len(set((first // t).tolist())) > 1, "a pseudo-sequence should mix frames of several sequences"
-    unshuffled = torch.cat(list(frame_batches(x, 4, shuffle=False)))
-    assert torch.equal(unshuffled, x)
 
 
 def test_evaluate_is_deterministic_and_leaves_the_global_rng_alone():
@@ -269,3 +230,19 @@ def test_patience_needs_an_eval_split():
     with pytest.raises(TrainingError, match="needs an eval split"):
         train(new_model(Reference), torch.rand(4, spec.N_FRAMES, spec.N_FREQ), epochs=2, patience=1,
               progress=False)
+
+
+def test_train_config_is_the_one_description_of_a_run():
+    """Keyword settings and a TrainConfig give the same run; every field is recorded."""
+    data = random_dataset()
+    by_words = quick(new_model(Reference, 1), data, epochs=2, seed=1, desc="a label")
+    config = TrainConfig(epochs=2, seed=1, progress=False, desc="a label")
+    by_config = train(new_model(Reference, 1), data, config)
+    assert by_words["train"] == by_config["train"]
+    assert by_config["config"] == {**TrainConfig().__dict__, "epochs": 2, "seed": 1,
+                                   "progress": False, "desc": "a label"}
+
+
+def test_a_misspelt_training_setting_fails_and_names_the_fields():
+    with pytest.raises(TypeError, match="unknown training setting.*'epoch'.*'epochs'"):
+        train(new_model(Reference), random_dataset(), epoch=3)

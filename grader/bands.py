@@ -1,0 +1,97 @@
+"""`vaelab grade bands`: the numeric bands of the result tests, from reference runs on this
+course's data, on this machine.
+
+The same code and data give the same numbers run after run on one machine, but not across
+machines; so the bands are made where the grading happens, and their widths come from the
+spread of reference runs (seeds), not from a guessed tolerance. The reference notebook runs
+exactly as a student's does (same kernel, same locked cells, same records); then the
+assignment's `make_bands` adds the runs it needs for the spread.
+
+The file (COURSE/grading/bands.json) is the instructor's: never in release/, the wheel or the
+feedback. It records the checksums of what it was made from; autograde refuses it when the
+speaker data, the source notebook or the grading rules have changed since.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from grader.course import Course
+from grader.execute import execute_notebook
+from vaelab_core.atomic_files import atomic_path
+from vaelab_core.datasets import load_dataset
+from vaelab_core.errors import VaelabError
+from vaelab_core.provenance import package_versions, sha256_file
+from vaelab_core.records import read_records
+
+
+class StaleBandsError(VaelabError):
+    """The bands are missing or were made from other data or rules than the course's."""
+
+
+def fingerprint(course: Course) -> dict[str, str]:
+    """Checksums of everything the bands depend on."""
+    task = course.task
+    return {**{f"speaker_{s}": sha256_file(p) for s, p in course.speakers.items()},
+            "source_notebook": sha256_file(task.notebook_path), "grading_rules": sha256_file(task.grading_path)}
+
+
+def load_bands(course: Course) -> dict:
+    """The course's bands, checked against the current data and rules; raises StaleBandsError."""
+    path = course.bands_path
+    if not path.is_file():
+        raise StaleBandsError(f"{path}: no grading bands yet. Run `vaelab grade bands --course {course.root}` "
+                              "(it runs the reference notebook on the course's data, a minute or two).")
+    stored = json.loads(path.read_text())
+    changed = sorted(k for k, v in fingerprint(course).items() if stored.get("fingerprint", {}).get(k) != v)
+    if changed:
+        raise StaleBandsError(f"{path} was made from other inputs than the course's current ones "
+                              f"({', '.join(changed)} changed). Run `vaelab grade bands --course {course.root}` "
+                              "again, then autograde.")
+    return stored["bands"]
+
+
+def main(course: str | Path = ".", threads: int | None = None, timeout: int = 1800) -> dict:
+    """Run the reference notebook on the course's data and store the bands; returns them.
+
+    threads: torch threads of the reference run (default: all cores; nothing else runs).
+    """
+    course = Course.load(course)
+    started = time.perf_counter()
+    task = course.task
+    rules = task.rules()
+    speakers = {s: load_dataset(p) for s, p in course.speakers.items()}
+    print(f"bands: running the reference notebook {task.notebook_path.name} on the course's data ...")
+    with tempfile.TemporaryDirectory(prefix="vaelab-bands-") as out:
+        env = {"VAELAB_SPEAKER_A": str(course.speakers["A"]), "VAELAB_SPEAKER_B": str(course.speakers["B"]),
+               "VAELAB_OUT": out, "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
+        notebook = execute_notebook(nbformat.read(task.notebook_path, as_version=4), Path(out), env=env,
+                                    timeout=timeout, threads=threads)
+    records = read_records(notebook)
+    missing = [t for t in rules.RESULT_TESTS if t not in records]
+    if missing:
+        raise VaelabError(f"{task.notebook_path}: the reference run recorded nothing for {missing}; "
+                          "every result test cell must call its check (vaelab_core.selfcheck).")
+    print("bands: repeating runs with other seeds for the spread ...")
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    bands = rules.make_bands(records, task.reference_namespace()[rules.MODEL_CLASS], speakers)
+    stored = {"fingerprint": fingerprint(course), "bands": bands, "reference_records": records,
+              "machine": {"node": platform.node(), "cores": os.cpu_count(), "processor": platform.processor()},
+              "versions": package_versions(), "seconds": round(time.perf_counter() - started, 1)}
+    with atomic_path(course.bands_path) as tmp:
+        tmp.write_text(json.dumps(stored, indent=1) + "\n")
+    print(f"bands: wrote {course.bands_path} in {stored['seconds']:.0f} s")
+    for test in rules.RESULT_TESTS:
+        print(f"  {test}: {json.dumps(bands[test])[:160]}")
+    print(f"next: students hand in; then vaelab grade intake ZIP_DIR --course {course.root}")
+    return bands

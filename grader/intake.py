@@ -1,0 +1,666 @@
+"""`vaelab grade intake ZIP_DIR`: take in the ZIPs students e-mailed, check each one, and file the
+good ones where nbgrader looks for submissions.
+
+Inputs: every `*.zip` in ZIP_DIR (sorted by name, `.ZIP` too; hidden files such as macOS
+`._x.zip` are skipped), the course folder COURSE (nbgrader's layout, initialised by
+`vaelab grade init`: `vaelab_course.json` names the assignment and its notebook file,
+`source/<assignment>/` holds the instructor's notebook) and, optionally, a class roster (CSV
+with a header: `student_id` required, `first_name`, `last_name`, `email` optional).
+
+A ZIP is accepted when, in this order (the first failure is the reason reported):
+
+1. its file name tells the student (rule below);
+2. it is a readable ZIP whose entries are all safe: no absolute name, no `..` part, no symbolic
+   link, no encryption, at most MAX_MEMBERS entries, at most MAX_TOTAL_BYTES uncompressed in all
+   and no member of over RATIO_FLOOR bytes inflating more than MAX_RATIO times (a ZIP bomb);
+3. leaving aside noise (`__MACOSX/`, any name part starting with `.`, folders) it holds exactly
+   one notebook (`.ipynb`) and exactly one PDF; other files are allowed, listed in the row's note;
+4. the notebook and the PDF decompress within the cap (counted while reading, whatever the
+   headers declared: nothing is ever extracted with extractall);
+5. the notebook is UTF-8, JSON, a valid nbformat 4 notebook, and this assignment's: its metadata
+   `vaelab.assignment` names the course's assignment or, when absent, at least half of the
+   source notebook's nbgrader grade ids appear in it;
+6. the PDF opens with pypdf and has at most MAX_PAGES pages (the handout's rule).
+
+Student id. With a roster, the ZIP's file stem must contain exactly one roster `student_id`, or
+the local part of exactly one roster e-mail, as a whole token: case-insensitively, bounded by
+the ends of the stem or by characters other than letters and digits (an id may itself hold
+dots or dashes: `jane.doe`, `s-104`); a match lying inside a longer match (`ab` inside `ab-12`)
+does not count. The id filed is the roster's spelling. Without a roster, the id is the stem up
+to its first space, `_`, `-` or `(`, lowercased, accents dropped, restricted to `[a-z0-9.]`,
+without leading or trailing dots (`Jane.Doe_vae (1).zip` -> `jane.doe`); empty -> rejected.
+
+Outputs, for each accepted ZIP: `COURSE/submitted/<student>/<assignment>/<notebook>` (the
+notebook's bytes as sent, renamed to the course's notebook file name), `report.pdf` and
+`timestamp.txt` (when the ZIP arrived, i.e. its modification time, in nbgrader's own format so
+that its autograde reads it). Each submission folder is written into a hidden staging folder
+inside `submitted/` and renamed into place, so a reader sees the old submission or the new one
+(or, between two renames, none), never half of one; a rejected ZIP, or an error, leaves nothing
+in `submitted/`.
+
+Statuses: `accepted` (filed now), `unchanged` (the identical submission, same arrival time, is
+already filed: re-running intake is idempotent), `duplicate` (valid, but the student has a later
+valid ZIP, in this intake or already filed: the latest arrival is kept, the reason names it),
+`rejected` (the reason says why; a rejected ZIP does not displace a valid one). A newer valid
+ZIP replaces a filed submission as a whole.
+
+Every ZIP is recorded in `COURSE/intake.csv`, keyed by file name and the ZIP's sha256, rewritten
+atomically with the union of earlier and new rows; a table and what to run next are printed.
+With a roster, its students are created or updated in `COURSE/gradebook.db` (when it exists),
+so that nbgrader knows the whole class, submitters or not.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import shlex
+import shutil
+import tempfile
+import unicodedata
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import nbformat
+import pypdf
+from nbgrader.utils import parse_utc
+
+from vaelab_core.atomic_files import atomic_path
+from vaelab_core.errors import VaelabError
+
+MAX_PAGES = 3                      # the handout's limit on the PDF report
+MAX_TOTAL_BYTES = 200 * 2**20      # uncompressed bytes per ZIP, declared and actually read
+MAX_RATIO = 100                    # uncompressed / compressed size above this is a bomb ...
+RATIO_FLOOR = 2**20                # ... for members above 1 MiB (small text files compress very well)
+MAX_MEMBERS = 1000                 # entries per ZIP, noise included
+CHUNK = 2**20                      # bytes decompressed per read
+#: nbgrader's Exchange.timestamp_format with its default timezone (UTC): what `nbgrader submit`
+#: writes to timestamp.txt, and what nbgrader.utils.parse_utc reads back.
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
+STAGING_PREFIX = ".intake-"        # hidden: nbgrader's globs over submitted/ skip it
+CONFIG = "vaelab_course.json"
+RECORD = "intake.csv"
+REPORT = "report.pdf"
+
+ACCEPTED, UNCHANGED, DUPLICATE, REJECTED = "accepted", "unchanged", "duplicate", "rejected"
+CSV_COLUMNS = ["file", "zip_sha256", "student", "status", "reason", "note", "timestamp",
+               "notebook_sha256", "pdf_pages"]
+#: Rows of intake.csv (column -> text) by (ZIP file name, ZIP sha256).
+Record = dict[tuple[str, str], dict[str, str]]
+
+
+@dataclass
+class IntakeRow:
+    """What became of one ZIP: a line of the printed table and of COURSE/intake.csv."""
+
+    file: str                        # the ZIP's file name in ZIP_DIR
+    student: str                     # student id; "" when the file name did not tell
+    status: str                      # accepted / unchanged / duplicate / rejected
+    reason: str                      # why rejected, or which later ZIP made it a duplicate; else ""
+    timestamp: datetime              # when the ZIP arrived (its modification time), aware, UTC
+    zip_sha256: str                  # of the ZIP file's bytes
+    notebook_sha256: str = ""        # of the notebook as sent; "" when not read
+    pdf_pages: int | None = None     # pages of the report; None when not counted
+    note: str = ""                   # other files in the ZIP (ignored), a replaced earlier submission
+
+    def to_csv(self) -> dict[str, str]:
+        return {"file": self.file, "zip_sha256": self.zip_sha256, "student": self.student,
+                "status": self.status, "reason": self.reason, "note": self.note,
+                "timestamp": format_timestamp(self.timestamp), "notebook_sha256": self.notebook_sha256,
+                "pdf_pages": "" if self.pdf_pages is None else str(self.pdf_pages)}
+
+
+@dataclass(frozen=True)
+class Student:
+    """One roster line."""
+
+    student_id: str
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class IntakeSetup:
+    """What intake needs to know about the course folder, and the roster it was given."""
+
+    root: Path
+    assignment: str                  # nbgrader assignment name, e.g. "vae_speech"
+    notebook: str                    # file name of the notebook in submitted/<student>/<assignment>/
+    source_grade_ids: frozenset[str]  # nbgrader grade ids of the instructor's source notebook
+    roster: tuple[Student, ...] | None  # None: ids come from the file names alone
+
+    @property
+    def submitted(self) -> Path:
+        return self.root / "submitted"
+
+    def folder(self, student: str) -> Path:
+        """submitted/<student>/<assignment>: where one student's submission lives."""
+        return self.submitted / student / self.assignment
+
+
+class Rejected(Exception):
+    """A ZIP that cannot be accepted; the message is the reason recorded for it."""
+
+
+@dataclass
+class Submission:
+    """One ZIP on its way through the checks; each check fills in its part."""
+
+    path: Path
+    timestamp: datetime
+    zip_sha256: str
+    student: str = ""
+    entries: list[zipfile.ZipInfo] = field(default_factory=list)
+    notebook_entry: zipfile.ZipInfo | None = None
+    pdf_entry: zipfile.ZipInfo | None = None
+    ignored: list[str] = field(default_factory=list)
+    notebook: bytes = b""            # dropped once staged
+    pdf: bytes = b""
+    notebook_sha256: str = ""
+    pdf_sha256: str = ""
+    pdf_pages: int | None = None
+    staged: Path | None = None       # submitted/.intake-XXXX/, holding <assignment>/ ready to move
+    status: str = ""
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def row(self) -> IntakeRow:
+        notes = ([f"ignored: {', '.join(self.ignored)}"] if self.ignored else []) + self.notes
+        return IntakeRow(file=self.path.name, student=self.student, status=self.status,
+                         reason=self.reason, timestamp=self.timestamp, zip_sha256=self.zip_sha256,
+                         notebook_sha256=self.notebook_sha256, pdf_pages=self.pdf_pages,
+                         note="; ".join(notes))
+
+
+# ----------------------------------------------------------------------------------- the checks
+
+def identify_student(sub: Submission, setup: IntakeSetup) -> None:
+    """The student id from the ZIP's file stem (module docstring: "Student id")."""
+    stem = sub.path.stem
+    if setup.roster is None:
+        head = re.split(r"[ _\-(]", stem, maxsplit=1)[0]
+        ascii_head = unicodedata.normalize("NFKD", head).encode("ascii", "ignore").decode()
+        sub.student = re.sub(r"[^a-z0-9.]", "", ascii_head.lower()).strip(".")
+        if not sub.student:
+            raise Rejected(f"no student id in the file name {sub.path.name!r}: it should start with "
+                           "the id, e.g. 'jdoe_vae_speech.zip' (or pass --roster)")
+        return
+    lowered = stem.lower()
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for student in setup.roster:
+        local = student.email.partition("@")[0] if "@" in student.email else ""
+        for token in {student.student_id.lower(), local.lower()} - {""}:
+            pattern = rf"(?<![^\W_]){re.escape(token)}(?![^\W_])"
+            spans.setdefault(student.student_id, []).extend(
+                m.span() for m in re.finditer(pattern, lowered))
+    every = [(sid, span) for sid, found in spans.items() for span in found]
+    # A match inside a longer one (id "ab" inside "ab-12") is part of that one, not a second id.
+    matched = sorted({sid for sid, (a, b) in every
+                      if not any((c <= a and b <= d) and (c, d) != (a, b) for _, (c, d) in every)})
+    if len(matched) == 1:
+        sub.student = matched[0]
+    elif not matched:
+        raise Rejected(f"no roster student id or e-mail name in the file name {sub.path.name!r}: "
+                       "is the student on the roster? Rename the ZIP to hold the id, e.g. "
+                       "'<id>_vae_speech.zip'")
+    else:
+        raise Rejected(f"the file name {sub.path.name!r} matches several roster students "
+                       f"({', '.join(matched)}); rename the ZIP to hold only one id")
+
+
+def vet_archive(sub: Submission, setup: IntakeSetup) -> None:
+    """Open the ZIP and check every entry's name, flags and declared size, before decompressing."""
+    try:
+        if not zipfile.is_zipfile(sub.path):
+            with open(sub.path, "rb") as handle:
+                starts_as_zip = handle.read(4) == b"PK\x03\x04"
+            raise Rejected("truncated ZIP (no central directory): was the download cut short? Save "
+                           "the attachment again" if starts_as_zip else
+                           "not a ZIP archive (a .rar or .7z renamed, or a single file?): ask for a .zip")
+        with zipfile.ZipFile(sub.path) as archive:
+            sub.entries = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError,
+            OSError) as err:
+        raise Rejected(f"corrupt ZIP ({err}): ask the student to zip the files again") from None
+    if len(sub.entries) > MAX_MEMBERS:
+        raise Rejected(f"the ZIP has {len(sub.entries)} entries, the limit is {MAX_MEMBERS}: "
+                       "a submission is a notebook and a PDF")
+    declared = 0
+    for entry in sub.entries:
+        name = entry.filename
+        parts = re.split(r"[/\\]", name)
+        if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name):
+            raise Rejected(f"unsafe entry {name!r}: an absolute path (refused: it could write "
+                           "outside the course)")
+        if ".." in parts:
+            raise Rejected(f"unsafe entry {name!r}: a '..' part (refused: it could write outside "
+                           "the course)")
+        if (entry.external_attr >> 16) & 0o170000 == 0o120000:
+            raise Rejected(f"unsafe entry {name!r}: a symbolic link (refused)")
+        if entry.flag_bits & 0x1:
+            raise Rejected(f"entry {name!r} is encrypted: ask for a ZIP without a password")
+        ratio = entry.file_size / max(entry.compress_size, 1)
+        if entry.file_size > RATIO_FLOOR and ratio > MAX_RATIO:
+            raise Rejected(f"ZIP bomb: entry {name!r} inflates {ratio:.0f} times, to "
+                           f"{entry.file_size / 2**20:.0f} MiB (limit {MAX_RATIO} times)")
+        declared += entry.file_size
+    if declared > MAX_TOTAL_BYTES:
+        raise Rejected(f"ZIP bomb or not a submission: {declared / 2**20:.0f} MiB uncompressed, "
+                       f"the limit is {MAX_TOTAL_BYTES / 2**20:.0f} MiB")
+
+
+def is_noise(name: str) -> bool:
+    """macOS resource forks, hidden files and folders (.ipynb_checkpoints/), folder entries."""
+    parts = [part for part in name.split("/") if part]
+    return name.endswith("/") or not parts or parts[0] == "__MACOSX" or any(
+        part.startswith(".") for part in parts)
+
+
+def pick_files(sub: Submission, setup: IntakeSetup) -> None:
+    """Exactly one notebook and one PDF; other files are set aside (listed in the note)."""
+    files = [entry for entry in sub.entries if not is_noise(entry.filename)]
+    notebooks = [e for e in files if e.filename.lower().endswith(".ipynb")]
+    pdfs = [e for e in files if e.filename.lower().endswith(".pdf")]
+    if not notebooks:
+        raise Rejected("no notebook (.ipynb) in the ZIP")
+    if len(notebooks) > 1:
+        raise Rejected(f"{len(notebooks)} notebooks ({', '.join(e.filename for e in notebooks)}): "
+                       "send exactly one")
+    if not pdfs:
+        raise Rejected("no PDF report")
+    if len(pdfs) > 1:
+        raise Rejected(f"{len(pdfs)} PDFs ({', '.join(e.filename for e in pdfs)}): send exactly one "
+                       "report")
+    sub.notebook_entry, sub.pdf_entry = notebooks[0], pdfs[0]
+    sub.ignored = [e.filename for e in files if e not in (notebooks[0], pdfs[0])]
+
+
+def read_capped(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, budget: int) -> bytes:
+    """The bytes of `entry`, refused past `budget` bytes or its declared size, whatever it holds."""
+    limit = min(budget, entry.file_size)
+    chunks, size = [], 0
+    with archive.open(entry) as member:
+        while chunk := member.read(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise Rejected(f"ZIP bomb: entry {entry.filename!r} inflates past "
+                               f"{limit / 2**20:.1f} MiB (its declared size or the cap)")
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_files(sub: Submission, setup: IntakeSetup) -> None:
+    """Decompress the notebook and the PDF, and nothing else, under one byte budget."""
+    try:
+        with zipfile.ZipFile(sub.path) as archive:
+            sub.notebook = read_capped(archive, sub.notebook_entry, MAX_TOTAL_BYTES)
+            sub.pdf = read_capped(archive, sub.pdf_entry, MAX_TOTAL_BYTES - len(sub.notebook))
+    except (zipfile.BadZipFile, EOFError, zlib.error, ValueError, NotImplementedError, OSError) as err:
+        raise Rejected(f"corrupt ZIP ({err}): ask the student to zip the files again") from None
+    sub.notebook_sha256 = hashlib.sha256(sub.notebook).hexdigest()
+    sub.pdf_sha256 = hashlib.sha256(sub.pdf).hexdigest()
+
+
+def check_notebook(sub: Submission, setup: IntakeSetup) -> None:
+    """UTF-8 text, JSON, valid nbformat 4, and the notebook of this course's assignment."""
+    name = sub.notebook_entry.filename
+    data = sub.notebook.removeprefix(codecs.BOM_UTF8)  # a BOM is still UTF-8; json refuses it
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise Rejected(f"notebook {name!r} is not UTF-8 text (byte 0x{data[err.start]:02x} "
+                       f"at {err.start}): was it re-saved by another editor? Ask for the .ipynb "
+                       "as Jupyter saved it") from None
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as err:
+        raise Rejected(f"notebook {name!r} is not valid JSON ({err.msg} at line {err.lineno}, "
+                       f"column {err.colno}): the file is damaged; ask for it again") from None
+    try:
+        notebook = nbformat.reads(text, as_version=4)
+        nbformat.validate(notebook)
+    # Any failure here is the student's file, not a bug of ours: nbformat raises ValidationError,
+    # NotJSONError, and KeyError/TypeError/AttributeError on JSON of the wrong shape.
+    except Exception as err:  # noqa: BLE001
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise Rejected(f"notebook {name!r} is not a valid Jupyter notebook ({first_line})") from None
+    claimed = (notebook.metadata.get("vaelab") or {}).get("assignment")
+    if claimed is not None:
+        if claimed != setup.assignment:
+            raise Rejected(f"notebook {name!r} is for assignment {claimed!r}, not "
+                           f"{setup.assignment!r}: the wrong notebook was sent")
+        return
+    grade_ids = {cell.metadata.get("nbgrader", {}).get("grade_id") for cell in notebook.cells} - {None}
+    shared = len(grade_ids & setup.source_grade_ids)
+    if 2 * shared < len(setup.source_grade_ids):
+        raise Rejected(f"notebook {name!r} does not look like the {setup.assignment} notebook: it "
+                       f"has {shared} of the {len(setup.source_grade_ids)} graded cells (nbgrader "
+                       "grade ids) of the source; the wrong notebook was sent, or one rebuilt by hand")
+
+
+def count_pages(sub: Submission, setup: IntakeSetup) -> None:
+    """A readable PDF of at most MAX_PAGES pages."""
+    name = sub.pdf_entry.filename
+    try:
+        pages = len(pypdf.PdfReader(io.BytesIO(sub.pdf)).pages)
+    # pypdf raises its own errors, and ValueError/KeyError/... on damaged files: all mean the same.
+    except Exception as err:  # noqa: BLE001
+        raise Rejected(f"the PDF report {name!r} cannot be read ({type(err).__name__}: {err}): "
+                       "ask for it exported again") from None
+    sub.pdf_pages = pages
+    if pages > MAX_PAGES:
+        raise Rejected(f"report has {pages} pages, the limit is {MAX_PAGES}")
+    if pages == 0:
+        raise Rejected(f"the PDF report {name!r} has no pages")
+
+
+#: The checks every ZIP goes through, in this order; each fills in part of the Submission or
+#: raises Rejected, and the first failure is the reason recorded. The file name comes first (it
+#: needs no reading, so even a corrupt ZIP is reported under its student); then the archive is
+#: vetted as a whole from its directory (bombs, traversal, encryption) before a single byte is
+#: decompressed; only the two chosen files are ever decompressed, under the cap; the contents
+#: are judged last.
+CHECKS: tuple[Callable[[Submission, IntakeSetup], None], ...] = (
+    identify_student, vet_archive, pick_files, read_files, check_notebook, count_pages)
+
+
+# ------------------------------------------------------------------------------ the course side
+
+def format_timestamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT)
+
+
+def arrival(path: Path) -> datetime:
+    """The file's modification time, exact to the microsecond, as an aware UTC datetime."""
+    ns = path.stat().st_mtime_ns
+    return (datetime.fromtimestamp(ns // 10**9, tz=timezone.utc)
+            + timedelta(microseconds=ns % 10**9 // 1000))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_setup(root: Path, roster: tuple[Student, ...] | None) -> IntakeSetup:
+    """Read vaelab_course.json and the grade ids of the source notebook."""
+    config_path = root / CONFIG
+    if not config_path.is_file():
+        raise VaelabError(f"{root} is not a vaelab course folder (no {CONFIG}): run "
+                          f"`vaelab grade init {shlex.quote(str(root))}` first, or pass --course.")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        assignment, notebook = str(config["assignment"]), str(config["notebook"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise VaelabError(f"{config_path} is damaged ({err!r}; expected JSON with 'assignment' and "
+                          f"'notebook'): run `vaelab grade init` again.") from None
+    source = root / "source" / assignment / notebook
+    try:
+        cells = nbformat.read(source, as_version=4).cells
+    except (OSError, ValueError) as err:
+        raise VaelabError(f"cannot read the source notebook {source} ({err}): it tells which "
+                          "notebook belongs to the assignment; run `vaelab grade init` again.") from None
+    grade_ids = frozenset(cell.metadata.get("nbgrader", {}).get("grade_id") for cell in cells) - {None}
+    return IntakeSetup(root=root, assignment=assignment, notebook=notebook, source_grade_ids=grade_ids,
+                       roster=roster)
+
+
+def read_roster(path: Path) -> tuple[Student, ...]:
+    """The roster CSV: a header with `student_id` (required), `first_name`, `last_name`, `email`."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = [name.strip().lower() for name in reader.fieldnames or []]
+            lines = [dict(zip(header, (value or "" for value in row.values()))) for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise VaelabError(f"cannot read the roster {path} ({err}); give a UTF-8 CSV file with a "
+                          "header line.") from None
+    if "student_id" not in header:
+        raise VaelabError(f"the roster {path} has no 'student_id' column (its header: "
+                          f"{', '.join(header) or 'empty'}); add one, beside optional first_name, "
+                          "last_name and email.")
+    students, seen = [], set()
+    for number, line in enumerate(lines, start=2):
+        sid = line["student_id"].strip()
+        if not sid:
+            continue
+        if sid.startswith(".") or re.search(r"[/\\]", sid) or sid.lower() in seen:
+            raise VaelabError(f"roster {path}, line {number}: student_id {sid!r} is "
+                              f"{'repeated' if sid.lower() in seen else 'not a usable folder name'}; "
+                              "fix the roster.")
+        seen.add(sid.lower())
+        students.append(Student(sid, *(line.get(key, "").strip()
+                                       for key in ("first_name", "last_name", "email"))))
+    if not students:
+        raise VaelabError(f"the roster {path} lists no students.")
+    return tuple(students)
+
+
+def update_gradebook(setup: IntakeSetup) -> None:
+    """Create or update the roster's students in COURSE/gradebook.db, when it exists."""
+    database = setup.root / "gradebook.db"
+    if setup.roster is None or not database.is_file():
+        return
+    # Imported only when needed: sqlalchemy, and grader.course brings torch.
+    from nbgrader.api import Gradebook
+
+    from grader.course import COURSE_ID
+    from grader.generate_labs import ensure_tools_on_path
+
+    ensure_tools_on_path()  # nbgrader runs `alembic` by name should the database be empty
+    with Gradebook(f"sqlite:///{database.resolve()}", course_id=COURSE_ID) as gradebook:
+        for student in setup.roster:
+            # Only the fields the roster fills in: an empty cell must not erase what nbgrader has.
+            details = {key: value for key, value in (("first_name", student.first_name),
+                                                      ("last_name", student.last_name),
+                                                      ("email", student.email)) if value}
+            gradebook.update_or_create_student(student.student_id, **details)
+    print(f"gradebook: {len(setup.roster)} roster students created or updated in {database}")
+
+
+def read_record(path: Path) -> Record:
+    """Earlier rows of intake.csv, by (file, zip_sha256)."""
+    if not path.is_file():
+        return {}
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = [row for row in csv.DictReader(handle) if row.get("file")]
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise VaelabError(f"cannot read the intake record {path} ({err}): was it saved by a "
+                          "spreadsheet? Move it aside and run intake again.") from None
+    return {(row["file"], row.get("zip_sha256", "")): {key: row.get(key) or "" for key in CSV_COLUMNS}
+            for row in rows}
+
+
+def write_record(path: Path, earlier: Record, rows: list[IntakeRow]) -> None:
+    """Rewrite intake.csv atomically: earlier rows, updated by this run's.
+
+    An `unchanged` ZIP keeps its earlier row, which says when it was accepted, so that
+    re-running intake writes the same bytes.
+    """
+    merged = dict(earlier)
+    for row in rows:
+        key = (row.file, row.zip_sha256)
+        if not (row.status == UNCHANGED and key in merged):
+            merged[key] = row.to_csv()
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        order = sorted(merged, key=lambda key: (key[0], merged[key]["timestamp"], key[1]))
+        writer.writerows(merged[key] for key in order)
+
+
+# ---------------------------------------------------------------------- staging and placement
+
+def write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def stage(sub: Submission, setup: IntakeSetup) -> None:
+    """Write the submission folder into submitted/.intake-XXXX/<assignment>/; drop the bytes."""
+    setup.submitted.mkdir(parents=True, exist_ok=True)
+    sub.staged = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=setup.submitted))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(sub.staged, 0o777 & ~umask)  # mkdtemp makes it private; it becomes the student's folder
+    folder = sub.staged / setup.assignment
+    folder.mkdir()
+    write_synced(folder / setup.notebook, sub.notebook)
+    write_synced(folder / REPORT, sub.pdf)
+    write_synced(folder / "timestamp.txt", format_timestamp(sub.timestamp).encode())
+    sub.notebook, sub.pdf = b"", b""
+
+
+def place(sub: Submission, setup: IntakeSetup) -> None:
+    """Move the staged folder into submitted/<student>/<assignment>, replacing an older one.
+
+    Renames only: a new student's whole folder appears at once; an existing submission is moved
+    aside into the staging folder (deleted afterwards) and put back if the second rename fails.
+    """
+    target = setup.folder(sub.student)
+    if setup.submitted.resolve() not in target.resolve().parents:  # ids are vetted; stay certain
+        raise VaelabError(f"refusing to write {target}: outside {setup.submitted}")
+    if not target.parent.exists():
+        os.rename(sub.staged, target.parent)
+        sub.staged = None
+        return
+    replaced = sub.staged / f"replaced-{setup.assignment}"
+    if target.exists():
+        os.rename(target, replaced)
+    try:
+        os.rename(sub.staged / setup.assignment, target)
+    except BaseException:
+        if replaced.exists():
+            os.rename(replaced, target)
+        raise
+
+
+def existing_submission(setup: IntakeSetup, student: str) -> tuple[datetime | None, str, str] | None:
+    """(arrival time, notebook sha256, report sha256) of the filed submission, or None."""
+    folder = setup.folder(student)
+    if not folder.is_dir():
+        return None
+    moment = None
+    stamp = folder / "timestamp.txt"
+    if stamp.is_file():
+        try:
+            moment = parse_utc(stamp.read_text().strip()).replace(tzinfo=timezone.utc)
+        except (ValueError, OverflowError):
+            moment = None  # unreadable: treated as older than anything
+    hashes = [sha256_file(folder / name) if (folder / name).is_file() else ""
+              for name in (setup.notebook, REPORT)]
+    return moment, hashes[0], hashes[1]
+
+
+def decide(subs: list[Submission], setup: IntakeSetup, earlier: Record) -> None:
+    """Set the status of every valid submission: per student the latest arrival wins, the one
+    already filed included."""
+    by_student: dict[str, list[Submission]] = {}
+    for sub in subs:
+        by_student.setdefault(sub.student, []).append(sub)
+    for student, group in by_student.items():
+        group.sort(key=lambda s: (s.timestamp, s.path.name))  # ties: the later name, for a stable pick
+        latest = group[-1]
+        for older in group[:-1]:
+            older.status, older.reason = DUPLICATE, f"older than {latest.path.name}"
+        filed = existing_submission(setup, student)
+        if filed is None:
+            latest.status = ACCEPTED
+            continue
+        moment, notebook_sha, pdf_sha = filed
+        if moment is not None and moment > latest.timestamp:
+            stamp = format_timestamp(moment)
+            source = next((row["file"] for row in earlier.values() if row["student"] == student
+                           and row["timestamp"] == stamp and row["status"] in (ACCEPTED, UNCHANGED)),
+                          f"the submission filed in {setup.folder(student).relative_to(setup.root)}")
+            for sub in group:
+                sub.status, sub.reason = DUPLICATE, f"older than {source}"
+        elif (moment == latest.timestamp and notebook_sha == latest.notebook_sha256
+              and pdf_sha == latest.pdf_sha256):
+            latest.status = UNCHANGED
+        else:
+            latest.status = ACCEPTED
+            latest.notes.append("replaces the submission of "
+                                + (format_timestamp(moment) if moment else "unknown time"))
+
+
+# ------------------------------------------------------------------------------------- the verb
+
+def print_table(rows: list[IntakeRow], course_arg: str | Path, record: Path) -> None:
+    headers = ("file", "student", "status", "reason")
+    cells = [(r.file, r.student or "?", r.status, r.reason or r.note) for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers[:3])]
+    for line in [headers, *cells]:
+        print(("  " + "  ".join(f"{value:<{widths[i]}}" for i, value in enumerate(line[:3]))
+               + "  " + line[3]).rstrip())
+    counts = {status: sum(r.status == status for r in rows)
+              for status in (ACCEPTED, UNCHANGED, DUPLICATE, REJECTED)}
+    print(", ".join(f"{n} {status}" for status, n in counts.items()) + f"; recorded in {record}")
+    if counts[REJECTED]:
+        print("rejected ZIPs: send each student the reason; a corrected ZIP put in the folder is "
+              "taken in by running intake again.")
+    print(f"next: vaelab grade autograde --course {shlex.quote(str(course_arg))}")
+
+
+def main(zips: str | Path, course: str | Path = ".", roster: str | Path | None = None) -> list[IntakeRow]:
+    """Take in every *.zip of `zips` into the course folder `course`; returns one row per ZIP.
+
+    `roster`: optional class list (CSV) that ids are matched against (module docstring).
+    Raises VaelabError for problems with the whole call: `zips` missing or without ZIPs, the
+    course not initialised, the roster unreadable.
+    """
+    zips, root = Path(zips), Path(course)
+    if not zips.is_dir():
+        raise VaelabError(f"{zips} is not a folder: give the folder where the students' ZIP "
+                          "attachments were saved.")
+    paths = sorted(p for p in zips.iterdir()
+                   if p.suffix.lower() == ".zip" and not p.name.startswith(".") and p.is_file())
+    if not paths:
+        raise VaelabError(f"no *.zip files in {zips}: save the students' e-mail attachments there "
+                          "first.")
+    setup = load_setup(root, read_roster(Path(roster)) if roster is not None else None)
+    update_gradebook(setup)
+    record = root / RECORD
+    earlier = read_record(record)
+    print(f"intake of {len(paths)} ZIP file(s) from {zips} into {root} (assignment {setup.assignment})")
+    subs = [Submission(path=p, timestamp=arrival(p), zip_sha256=sha256_file(p)) for p in paths]
+    try:
+        valid = []
+        for sub in subs:
+            try:
+                for check in CHECKS:
+                    check(sub, setup)
+            except Rejected as reason:
+                sub.status, sub.reason = REJECTED, str(reason)
+                sub.notebook, sub.pdf = b"", b""
+                continue
+            stage(sub, setup)
+            valid.append(sub)
+        decide(valid, setup, earlier)
+        for sub in valid:
+            if sub.status == ACCEPTED:
+                place(sub, setup)
+    finally:
+        for sub in subs:
+            if sub.staged is not None:
+                shutil.rmtree(sub.staged, ignore_errors=True)
+    rows = [sub.row() for sub in subs]
+    write_record(record, earlier, rows)
+    print_table(rows, course, record)
+    return rows

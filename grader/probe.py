@@ -1,0 +1,177 @@
+"""Step 3 of grading a submission: call the student's methods on fixed inputs, in a process of
+their own.
+
+`run_probes(...)` starts `python -m grader.probe`, which runs the submission's code cells up to
+the assignment's model cell (nothing after it: later cells cannot change what is probed), then
+each probe of the assignment's grading rules with a time limit, and writes plain tensors and
+numbers to a file (torch.save of a dict, read back with weights_only=True). The judging happens
+in the grader's process (grader/judge.py): whatever the student's code does to torch, numpy or
+builtins in the probe process, it changes only its own answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+import torch
+
+#: Seconds one method may take in the probe (the lab's methods take milliseconds).
+PROBE_SECONDS = 20
+#: Longest text kept of a student's error message.
+ERROR_CHARS = 300
+
+
+class _ProbeTimeout(BaseException):
+    """Raised inside a probe that ran too long (BaseException: a student's `except Exception`
+    cannot swallow it)."""
+
+
+def _student_namespace(notebook: nbformat.NotebookNode, until: str) -> tuple[dict, list[str]]:
+    """Run the notebook's code cells up to and including the cell `until`, like a kernel would
+    (IPython syntax turned into Python, magics ignored). Returns the namespace and the errors."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    class _NoShell:  # `%matplotlib inline` and friends become calls to get_ipython(): ignore them
+        def __getattr__(self, name):
+            return lambda *args, **kwargs: None
+
+    namespace = {"__name__": "__main__", "get_ipython": _NoShell}
+    errors = []
+    transform = TransformerManager().transform_cell
+    for index, cell in enumerate(notebook.cells):
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        is_test = cell.get("metadata", {}).get("nbgrader", {}).get("grade") and not \
+            cell.get("metadata", {}).get("nbgrader", {}).get("solution")
+        if cell.cell_type == "code" and not is_test:
+            try:
+                exec(compile(transform(cell.source), f"<cell {index}>", "exec"), namespace)
+            except _ProbeTimeout:
+                raise
+            except BaseException as err:  # SystemExit and KeyboardInterrupt from student code too
+                errors.append(f"cell {index} ({grade_id or 'code'}) raised {type(err).__name__}: "
+                              f"{str(err)[:ERROR_CHARS]}")
+        if grade_id == until:
+            break
+    return namespace, errors
+
+
+def _timeout(signum, frame):
+    raise _ProbeTimeout()
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, _ProbeTimeout):
+        return f"the method ran longer than {PROBE_SECONDS} s on a small input (an endless loop?)."
+    if isinstance(err, NotImplementedError):
+        return "the method is not implemented."
+    return f"calling the method raised {type(err).__name__}: {str(err)[:ERROR_CHARS]}"
+
+
+def _plain(value):
+    """Tensors, numbers, strings and containers of them, detached and on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().clone()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    return str(value)[:ERROR_CHARS]
+
+
+def probe_notebook(notebook_path: Path, assignment_dir: Path) -> dict[str, dict]:
+    """{test: probe result or {"error": text}} for the submission at `notebook_path`."""
+    from grader.reference import Assignment
+
+    task = Assignment(assignment_dir.parent, assignment_dir.name)
+    rules = task.rules()
+    reference = task.reference_namespace()
+    notebook = nbformat.read(notebook_path, as_version=4)
+    signal.signal(signal.SIGALRM, _timeout)
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(io.StringIO()):
+        signal.setitimer(signal.ITIMER_REAL, 4 * PROBE_SECONDS)
+        try:
+            student, errors = _student_namespace(notebook, rules.STUDENT_CODE_UNTIL)
+        except _ProbeTimeout:
+            student, errors = {}, [f"the notebook's code up to its model cell ran longer than {4 * PROBE_SECONDS} s."]
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        results = {}
+        if rules.MODEL_CLASS not in student:
+            reason = f"the notebook does not define {rules.MODEL_CLASS}" + (f" ({errors[0]})" if errors else "") + "."
+            return {test: {"error": reason} for test in rules.METHOD_TESTS}
+        for test, call in rules.probe(student, reference).items():
+            torch.manual_seed(0)
+            signal.setitimer(signal.ITIMER_REAL, PROBE_SECONDS)
+            try:
+                results[test] = _plain(call())
+            except BaseException as err:  # the student's failure, whatever it is, is this test's
+                results[test] = {"error": _describe(err)}
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+    return results
+
+
+def run_probes(notebook_path: Path, assignment_dir: Path, env: dict[str, str], timeout: float = 300) -> dict[str, dict]:
+    """Probe a submission in a child process; {test: result}. A probe process that dies or
+    overruns gives every method test the reason, and grading goes on."""
+    with tempfile.TemporaryDirectory(prefix="vaelab-probe-") as tmp:
+        out = Path(tmp) / "probes.pt"
+        command = [sys.executable, "-m", "grader.probe", str(Path(notebook_path).resolve()),
+                   str(Path(assignment_dir).resolve()), str(out)]
+        try:
+            finished = subprocess.run(command, env=env, cwd=tmp, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            reason = f"probing the methods took longer than {timeout:.0f} s."
+        else:
+            if finished.returncode == 0 and out.is_file():
+                return torch.load(out, weights_only=True)
+            reason = _exit_reason(finished.returncode)
+    from grader.reference import Assignment
+
+    rules = Assignment(assignment_dir.parent, assignment_dir.name).rules()
+    return {test: {"error": reason} for test in rules.METHOD_TESTS}
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        return f"the process running the methods was killed by {name} (a crash, or a memory or CPU limit)."
+    return f"the process running the methods stopped with exit status {code} (os._exit or sys.exit in the code?)."
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="probe a submission's methods (run by the grader)")
+    parser.add_argument("notebook", type=Path)
+    parser.add_argument("assignment_dir", type=Path)
+    parser.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    results = probe_notebook(args.notebook, args.assignment_dir)
+    # Written last, in one piece: a student's os._exit() before this point leaves no file.
+    torch.save(results, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    # os._exit: no interpreter teardown in which student objects' __del__ could still run.
+    sys.stdout.flush()
+    os._exit(main())
+
+
+def reference_probes(task) -> dict[str, dict]:
+    """The same probes on the reference itself, in the grader's process (trusted code only)."""
+    reference = task.reference_namespace()
+    with contextlib.redirect_stdout(io.StringIO()):
+        return {test: _plain(call()) for test, call in task.rules().probe(reference, reference).items()}

@@ -1,0 +1,132 @@
+"""The reference implementation and the grading rules of an assignment, read from solutions/.
+
+An assignment is a folder `SOLUTIONS/<name>/` holding the instructor's nbgrader notebook and
+`grading.py`, the assignment's grading rules (which cells define the reference, the probes run
+on a submission's code, the judges, the bands). Nothing installed contains either: the grader
+loads them by path, from a solutions folder it is given explicitly (a course records its own in
+`vaelab_course.json`). A student has the installed `vaelab_core` but no solutions folder, so
+no reference and no hidden test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from vaelab_core.errors import VaelabError
+
+#: The assignment graded by default (the handout's lab).
+DEFAULT_ASSIGNMENT = "vae_speech"
+
+
+class ReferenceError(VaelabError):
+    """The solutions folder, its notebook or its grading rules are missing or broken."""
+
+
+def default_solutions() -> Path:
+    """The solutions/ folder of the checkout this grader runs from (an instructor's clone).
+
+    Used only as the default of `--solutions`; every loader below takes the folder explicitly.
+    """
+    candidate = Path(__file__).resolve().parents[1] / "solutions"
+    if not candidate.is_dir():
+        raise ReferenceError(
+            f"no solutions folder beside this installation ({candidate}). The reference lives in the "
+            "instructor's clone of vaelab: install from it (pip install -e CLONE) or pass "
+            "--solutions DIR.")
+    return candidate
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One assignment of a solutions folder: its notebook and its grading rules."""
+
+    solutions: Path
+    name: str
+
+    @property
+    def folder(self) -> Path:
+        return self.solutions / self.name
+
+    @property
+    def notebook_path(self) -> Path:
+        """The instructor's source notebook (the one `.ipynb` of the folder)."""
+        notebooks = sorted(self.folder.glob("*.ipynb"))
+        if len(notebooks) != 1:
+            raise ReferenceError(f"{self.folder}: expected exactly one source notebook, found "
+                                 f"{[p.name for p in notebooks] or 'none'}.")
+        return notebooks[0]
+
+    @property
+    def grading_path(self) -> Path:
+        return self.folder / "grading.py"
+
+    def rules(self) -> types.ModuleType:
+        """The assignment's `grading.py`, loaded as a module (trusted: the instructor's file)."""
+        if not self.grading_path.is_file():
+            raise ReferenceError(f"{self.grading_path}: missing. Each assignment folder holds its grading "
+                                 "rules (grading.py: reference cells, probes, judges, bands).")
+        return _load_module(self.grading_path, f"vaelab_grading_{self.name}")
+
+    def examples(self) -> types.ModuleType:
+        """The assignment's example submissions (`examples.py`: EXAMPLES, make_submission)."""
+        path = self.folder / "examples.py"
+        if not path.is_file():
+            raise ReferenceError(f"{path}: missing; the assignment has no example submissions.")
+        return _load_module(path, f"vaelab_examples_{self.name}")
+
+    def reference_source(self) -> str:
+        """The Python source of the cells that define the reference, joined in order."""
+        cells = self.rules().REFERENCE_CELLS
+        notebook = nbformat.read(self.notebook_path, as_version=4)
+        by_id = {cell.metadata.get("nbgrader", {}).get("grade_id"): cell for cell in notebook.cells}
+        missing = [grade_id for grade_id in cells if grade_id not in by_id]
+        if missing:
+            raise ReferenceError(f"{self.notebook_path}: no cells with nbgrader ids {missing}; the "
+                                 f"reference is made of cells {list(cells)}.")
+        return "\n\n".join(by_id[grade_id].source for grade_id in cells)
+
+    def reference_namespace(self) -> dict:
+        """Run the reference cells in a fresh namespace and return it (their prints are dropped)."""
+        namespace = {"__name__": f"vaelab_reference_{self.name}"}
+        with contextlib.redirect_stdout(io.StringIO()):  # the cells' own prints are for the notebook
+            exec(compile(self.reference_source(), str(self.notebook_path), "exec"), namespace)
+        return namespace
+
+
+def _load_module(path: Path, name: str) -> types.ModuleType:
+    """Load the Python file `path` as the module `name` (registered, as dataclasses need)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def assignment(solutions: str | Path, name: str = DEFAULT_ASSIGNMENT) -> Assignment:
+    """The assignment `name` of the solutions folder `solutions` (checked to exist)."""
+    found = Assignment(Path(solutions).resolve(), name)
+    if not found.folder.is_dir():
+        raise ReferenceError(f"{found.folder}: no such assignment folder (solutions folder: {solutions}).")
+    return found
+
+
+def load_reference(solutions: str | Path, name: str = DEFAULT_ASSIGNMENT) -> type:
+    """The reference model class of assignment `name` (the class its grading rules name)."""
+    task = assignment(solutions, name)
+    class_name = task.rules().MODEL_CLASS
+    model_class = task.reference_namespace().get(class_name)
+    if not isinstance(model_class, type):
+        raise ReferenceError(f"{task.notebook_path}: the reference cells do not define {class_name}.")
+    return model_class
