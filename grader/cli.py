@@ -31,6 +31,8 @@ def register_demo(subparsers: argparse._SubParsersAction) -> None:
         Option("--speaker-b", "Speaker B dataset (default: the built-in one)"),
         Option("--solutions", "solutions/ folder (default: the checkout's)"),
         Option("--timeout", "seconds allowed per notebook cell"),
+        Option("--skip-grading", "only run the lab; do not grade the example submissions"),
+        Option("--jobs", "example submissions graded at once (default: one per core)"),
     ])
 
 
@@ -95,6 +97,7 @@ def register_grade(subparsers: argparse._SubParsersAction) -> None:
         Option("--timeout", "seconds per submission before its worker is stopped"),
         Option("--cell-timeout", "seconds per notebook cell before it is interrupted"),
         Option("--threads", "torch threads per worker (default: the cores shared between the jobs)"),
+        Option("--unsafe", "run student code without the sandbox (only where bubblewrap cannot run)"),
     ])
     add_verb(verbs, "feedback", feedback.main, "HTML feedback per student", [on_course])
     add_verb(verbs, "export", export.main, "grades.csv: one row per student, one column per graded part", [

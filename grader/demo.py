@@ -3,12 +3,15 @@
 Builds the built-in speaker sets if they are missing, executes the solution notebook in a real
 Jupyter kernel, and writes to OUT: the executed notebook (.ipynb and .html), the figures as PNG,
 and results.json (keys documented in vaelab_core/results.py and the README); then prints a
-short summary.
+short summary. Then it grades the assignment's example submissions as an instructor would (a
+course in OUT/course: init, release with bands, intake of their ZIPs, autograde, feedback,
+export) and prints the grade table next to the scores each example should get.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -39,8 +42,11 @@ def _summary(results: dict) -> str:
 
 def main(out: str | Path = "demo_out", speaker_a: str | Path | None = None,
          speaker_b: str | Path | None = None, solutions: str | Path | None = None,
-         timeout: int = 1800) -> dict:
-    """Run the lab end to end; returns the results dict."""
+         timeout: int = 1800, skip_grading: bool = False, jobs: int | None = None) -> dict:
+    """Run the lab end to end, then grade the example submissions; returns the results dict.
+
+    skip_grading: only run the lab; jobs: submissions graded at once (default: one per core).
+    """
     started = time.perf_counter()
     if (speaker_a is None) != (speaker_b is None):
         raise VaelabError("give both --speaker-a and --speaker-b, or neither (the built-in speakers).")
@@ -67,5 +73,32 @@ def main(out: str | Path = "demo_out", speaker_a: str | Path | None = None,
     print(_summary(results))
     figures = sorted((out / "figures").glob("*.png"))
     print(f"wrote {executed} (+ .html), {out / 'results.json'}, {len(figures)} figures in "
-          f"{out / 'figures'} ({time.perf_counter() - started:.0f} s in all)")
+          f"{out / 'figures'} ({time.perf_counter() - started:.0f} s so far)")
+    if not skip_grading:
+        grade_examples(out / "course", speaker_a, speaker_b, solutions, jobs or os.cpu_count() or 1)
+        print(f"demo done in {time.perf_counter() - started:.0f} s")
+    return results
+
+
+def grade_examples(root: Path, speaker_a: Path, speaker_b: Path, solutions: Path | None, jobs: int) -> dict:
+    """The instructor's workflow on the example submissions; prints and returns the grade table."""
+    from grader import autograde, course as course_verb, export, feedback, intake, release
+    from grader.example_submissions import expected_scores, write_example_zips
+
+    print(f"\ngrading the example submissions in {root} ...")
+    course = course_verb.main(root, speaker_a, speaker_b, solutions, force=True)
+    release.main(course.root)
+    write_example_zips(course, course.root / "inbox")
+    intake.main(course.root / "inbox", course.root)
+    results = autograde.main(course.root, jobs=jobs, force=True)
+    feedback.main(course.root)
+    export.main(course.root)
+    expected = expected_scores(course)
+    tests = list(next(iter(expected.values())))
+    print(f"\n{'student':<12}" + "".join(f"{t.removeprefix('test_')[:8]:>9}" for t in tests) + "   total  as expected")
+    for student in sorted(results):
+        scores = {t: v["score"] for t, v in (results[student]["tests"] or {}).items()}
+        mark = "yes" if scores == expected.get(student) else "NO"
+        print(f"{student:<12}" + "".join(f"{scores.get(t, 0):>9g}" for t in tests)
+              + f"{sum(scores.values()):>8g}  {mark}")
     return results

@@ -37,10 +37,11 @@ import nbformat
 
 from grader.bands import load_bands
 from grader.course import Course
-from grader.execute import NotebookFailed, execute_notebook
+from grader.execute import NotebookFailed, execute_notebook, kernel_environment
 from grader.judge import judge_tests, write_verdicts
 from grader.probe import reference_probes, run_probes
 from grader.restore_cells import restore_cells
+from grader.sandbox import Sandbox
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.provenance import sha256_file
 from vaelab_core.records import read_records
@@ -95,8 +96,11 @@ def kernel_values(course: Course, workdir: Path) -> dict[str, str]:
 
 
 def grade_submission(course: str | Path, student: str, threads: int = 1,
-                     cell_timeout: int = CELL_TIMEOUT) -> dict:
-    """Grade `student`'s submission of the course's assignment; returns and writes its result."""
+                     cell_timeout: int = CELL_TIMEOUT, unsafe: bool = False) -> dict:
+    """Grade `student`'s submission of the course's assignment; returns and writes its result.
+
+    unsafe: run the student's code without the sandbox's namespaces (resource limits only).
+    """
     course = Course.load(course)
     task = course.task
     rules = task.rules()
@@ -122,19 +126,20 @@ def grade_submission(course: str | Path, student: str, threads: int = 1,
         restored = workdir / course.notebook
         nbformat.write(notebook, restored)
         env = kernel_values(course, workdir)
+        (workdir / "outputs").mkdir()
+        sandbox = Sandbox(read_only=list(course.speakers.values()), writable=[workdir], unsafe=unsafe)
 
         # 2. probe
         probe_started = time.perf_counter()
-        from grader.execute import kernel_environment
-        probes = run_probes(restored, task.folder, kernel_environment(env, threads))
+        probes = run_probes(restored, task, kernel_environment(env, threads), sandbox=sandbox)
         probe_seconds = time.perf_counter() - probe_started
 
         # 3. execute
         kernel_started = time.time()
-        problems = []
+        problems, run_info = [], {}
         try:
             notebook = execute_notebook(notebook, workdir, env=env, timeout=cell_timeout, threads=threads,
-                                        allow_errors=True)
+                                        allow_errors=True, sandbox=sandbox, run_info=run_info)
         except NotebookFailed as failure:
             notebook = failure.notebook
             ran = [i for i, c in enumerate(notebook.cells) if c.get("execution_count")]
@@ -144,11 +149,17 @@ def grade_submission(course: str | Path, student: str, threads: int = 1,
             problems.append(f"the kernel died in cell {last} ({where}); later cells did not run"
                             if getattr(failure, "kernel_died", False) else str(failure)[:300])
         problems += _run_problems(notebook, cell_timeout)
+        if run_info.get("truncated_cell") is not None:
+            problems.append(f"cell {run_info['truncated_cell']} printed more than the output limit; its output "
+                            "was cut and the cell interrupted")
+        if run_info.get("stopped"):
+            problems.append(run_info["stopped"])
         seconds = cell_seconds(notebook, getattr(rules, "TRAINING_CELLS", ()), kernel_started)
 
     # 4. judge
     judge_started = time.perf_counter()
-    verdicts = judge_tests(rules, points, probes, reference_probes(task), read_records(notebook), bands)
+    records = read_records(notebook)
+    verdicts = judge_tests(rules, points, probes, reference_probes(task), records, bands)
     write_verdicts(notebook, verdicts)
     seconds["tests"] += probe_seconds + time.perf_counter() - judge_started
 
@@ -156,6 +167,7 @@ def grade_submission(course: str | Path, student: str, threads: int = 1,
     if problems:
         result["status"] = "could not be fully graded: " + "; ".join(problems)
     result["tests"] = {test: verdict.as_dict() for test, verdict in verdicts.items()}
+    result["records"] = records  # the notebook's own numbers, as judged (for regrading and audits)
     result["seconds"] = {**{k: round(v, 2) for k, v in seconds.items()},
                          "total": round(time.perf_counter() - started, 2)}
     out = course.autograded_dir(student)
@@ -166,6 +178,20 @@ def grade_submission(course: str | Path, student: str, threads: int = 1,
     return result
 
 
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to kill this worker when the process that started it dies (a grader killed with
+    SIGKILL must not leave workers that go on writing), and check it has not died already."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the worker outlives its parent, as before
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m grader.pipeline COURSE STUDENT`: one submission, in a process of its own."""
     parser = argparse.ArgumentParser(description="grade one submission (run by vaelab grade autograde)")
@@ -173,11 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("student")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT)
+    parser.add_argument("--unsafe", action="store_true")
+    parser.add_argument("--parent", type=int, default=None, help="die with this process (autograde's)")
     args = parser.parse_args(argv)
+    if args.parent is not None:
+        _die_with_parent(args.parent)
     import torch
 
     torch.set_num_threads(args.threads)
-    grade_submission(args.course, args.student, threads=args.threads, cell_timeout=args.cell_timeout)
+    grade_submission(args.course, args.student, threads=args.threads, cell_timeout=args.cell_timeout,
+                     unsafe=args.unsafe)
     return 0
 
 

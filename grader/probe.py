@@ -106,10 +106,18 @@ def probe_notebook(notebook_path: Path, assignment_dir: Path) -> dict[str, dict]
             student, errors = {}, [f"the notebook's code up to its model cell ran longer than {4 * PROBE_SECONDS} s."]
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-        results = {}
         if rules.MODEL_CLASS not in student:
             reason = f"the notebook does not define {rules.MODEL_CLASS}" + (f" ({errors[0]})" if errors else "") + "."
             return {test: {"error": reason} for test in rules.METHOD_TESTS}
+        return call_probes(rules, student, reference)
+
+
+def call_probes(rules, student: dict, reference: dict) -> dict[str, dict]:
+    """Each of the assignment's probes on the `student` namespace, with a time limit; a probe
+    that fails gives {"error": why} for its test only."""
+    results = {}
+    previous = signal.signal(signal.SIGALRM, _timeout)
+    try:
         for test, call in rules.probe(student, reference).items():
             torch.manual_seed(0)
             signal.setitimer(signal.ITIMER_REAL, PROBE_SECONDS)
@@ -119,16 +127,43 @@ def probe_notebook(notebook_path: Path, assignment_dir: Path) -> dict[str, dict]
                 results[test] = {"error": _describe(err)}
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
     return results
 
 
-def run_probes(notebook_path: Path, assignment_dir: Path, env: dict[str, str], timeout: float = 300) -> dict[str, dict]:
-    """Probe a submission in a child process; {test: result}. A probe process that dies or
-    overruns gives every method test the reason, and grading goes on."""
+def reference_only(task) -> nbformat.NotebookNode:
+    """The solution notebook reduced to the cells that define the reference (what a probe needs)."""
+    notebook = nbformat.read(task.notebook_path, as_version=4)
+    keep = set(task.rules().REFERENCE_CELLS)
+    notebook.cells = [c for c in notebook.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") in keep]
+    return notebook
+
+
+def run_probes(notebook_path: Path, task, env: dict[str, str], sandbox=None, timeout: float = 300) -> dict[str, dict]:
+    """Probe a submission in a child process (in `sandbox`, a grader.sandbox.Sandbox, when
+    given); {test: result}. A probe process that dies or overruns gives every method test the
+    reason, and grading goes on.
+
+    The child sees a private folder holding the submission, the assignment's grading rules and
+    the reference's cells, nothing else of the solutions or the course.
+    """
+    import dataclasses
+    import shutil
+
     with tempfile.TemporaryDirectory(prefix="vaelab-probe-") as tmp:
-        out = Path(tmp) / "probes.pt"
-        command = [sys.executable, "-m", "grader.probe", str(Path(notebook_path).resolve()),
-                   str(Path(assignment_dir).resolve()), str(out)]
+        tmp = Path(tmp)
+        shutil.copyfile(notebook_path, tmp / "submission.ipynb")
+        rules = tmp / "assignment" / task.name
+        rules.mkdir(parents=True)
+        shutil.copyfile(task.grading_path, rules / "grading.py")
+        nbformat.write(reference_only(task), rules / task.notebook_path.name)
+        out = tmp / "probes.pt"
+        command = [sys.executable, "-m", "grader.probe", str(tmp / "submission.ipynb"), str(rules), str(out)]
+        if sandbox is not None:
+            grader_dir = Path(__file__).resolve().parent
+            sandbox = dataclasses.replace(sandbox, read_only=[grader_dir], writable=[tmp])
+            command = sandbox.command(command, tmp)
         try:
             finished = subprocess.run(command, env=env, cwd=tmp, stdin=subprocess.DEVNULL,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
@@ -136,12 +171,13 @@ def run_probes(notebook_path: Path, assignment_dir: Path, env: dict[str, str], t
             reason = f"probing the methods took longer than {timeout:.0f} s."
         else:
             if finished.returncode == 0 and out.is_file():
-                return torch.load(out, weights_only=True)
-            reason = _exit_reason(finished.returncode)
-    from grader.reference import Assignment
-
-    rules = Assignment(assignment_dir.parent, assignment_dir.name).rules()
-    return {test: {"error": reason} for test in rules.METHOD_TESTS}
+                try:
+                    return torch.load(out, weights_only=True)
+                except Exception:  # a file the student's code wrote in place of the probe's
+                    reason = "the probe's answers could not be read back (was the file replaced?)."
+            else:
+                reason = _exit_reason(finished.returncode)
+    return {test: {"error": reason} for test in task.rules().METHOD_TESTS}
 
 
 def _exit_reason(code: int) -> str:

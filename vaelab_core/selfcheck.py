@@ -422,7 +422,8 @@ def check_seeds(seed_runs: dict, epochs: int) -> None:
 
     part = "seeds"
     totals = seed_runs.get("train", {}).get("total")
-    record("test_seeds", seeds=list(seed_runs.get("seeds", [])), train_total=totals)
+    record("test_seeds", seeds=list(seed_runs.get("seeds", [])), train_total=totals,
+           train_recon=seed_runs.get("train", {}).get("recon"), train_kl=seed_runs.get("train", {}).get("kl"))
     totals = np.asarray(totals, dtype=float)
     if totals.ndim != 2 or totals.shape[1] != epochs or totals.shape[0] < 2:
         _fail_result(part, f"expected the train loss of each seed at each epoch, shape (seeds, {epochs}); "

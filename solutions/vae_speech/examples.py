@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import nbformat
 
+# Example names are student ids: one token each, so intake derives them from the ZIP names.
+
 #: The five method tests and the four result tests, with their points in the notebook.
 POINTS = {"test_build": 2, "test_generation_x": 2, "test_reparametrization": 3, "test_inference": 3,
           "test_get_loss": 4, "test_training": 3, "test_seeds": 3, "test_finetune": 3, "test_cross": 2}
@@ -96,6 +98,7 @@ class Example:
     model_cell: str
     expected: dict[str, float]
     after_config: str | None = None  # source of a cell the student added after the config cell
+    answers: bool = True  # the written answers are filled in (graded by hand later)
 
 
 def _full(**lost: float) -> dict[str, float]:
@@ -121,42 +124,41 @@ REORDERED = _edit('''        self.mlp_x_z = dense_tanh((self.x_dim, *self.encode
 
 EXAMPLES = {
     "correct": Example("the reference solution", SOLUTION, _full()),
-    "correct_modulelist": Example("correct, with ModuleLists walked by the methods and functional tanh",
+    "modulelist": Example("correct, with ModuleLists walked by the methods and functional tanh",
                                   MODULE_LIST, _full()),
-    "correct_reordered": Example("correct, the layers made in another order (other initial weights)",
+    "reordered": Example("correct, the layers made in another order (other initial weights)",
                                  REORDERED, _full()),
-    "build_relu": Example("build: ReLU instead of tanh in the dense stacks",
+    "relu": Example("build: ReLU instead of tanh in the dense stacks",
                           _edit("nn.Tanh()", "nn.ReLU()"),
-                          _full(test_build=1, test_generation_x=1, test_inference=1, test_training=2,
-                                test_seeds=2, test_finetune=1, test_cross=1)),
-    "generation_x_tanh": Example("generation_x: a tanh on the output log-variance",
+                          _full(test_build=1, test_training=2, test_seeds=2, test_finetune=0, test_cross=0)),
+    "tanhout": Example("generation_x: a tanh on the output log-variance",
                                  _edit("return self.gen_logvar(self.mlp_z_x(z))",
                                        "return torch.tanh(self.gen_logvar(self.mlp_z_x(z)))"),
                                  _full(test_generation_x=1, test_training=2, test_seeds=2, test_finetune=1,
                                        test_cross=1)),
-    "reparametrization_variance": Example(
+    "variance": Example(
         "reparametrization: exp(logvar) as the standard deviation (subtle: shapes pass)",
         _edit("torch.exp(0.5 * logvar)", "torch.exp(logvar)"),
-        _full(test_reparametrization=1, test_training=2, test_seeds=2)),
-    "reparametrization_detached": Example(
+        _full(test_reparametrization=1, test_training=2, test_seeds=2)),  # the KL bands catch it
+    "detached": Example(
         "reparametrization: the sample cut from the graph (subtle: shapes and moments pass)",
         _edit("return mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)",
               "return (mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)).detach()"),
-        _full(test_reparametrization=2, test_training=2, test_seeds=2)),
-    "inference_order": Example("inference: returns (mean, logvar, z) instead of (z, mean, logvar)",
+        _full(test_reparametrization=2, test_training=2, test_seeds=2, test_finetune=1, test_cross=1)),
+    "order": Example("inference: returns (mean, logvar, z) instead of (z, mean, logvar)",
                                _edit("return self.reparametrization(mean, logvar), mean, logvar",
                                      "return mean, logvar, self.reparametrization(mean, logvar)"),
-                               _full(test_inference=0, test_training=0, test_seeds=0, test_finetune=0,
-                                     test_cross=0)),
-    "get_loss_no_log_pi": Example("get_loss: the log(pi) constant left out",
+                               _full(test_inference=0, test_training=2, test_seeds=2, test_finetune=2,
+                                     test_cross=2)),
+    "nologpi": Example("get_loss: the log(pi) constant left out",
                                   _edit("spec.LOG_PI + eta", "eta"),
-                                  _full(test_get_loss=1, test_training=2, test_seeds=2, test_finetune=1,
+                                  _full(test_get_loss=2, test_training=2, test_seeds=2, test_finetune=1,
                                         test_cross=1)),
-    "training_shortened": Example("correct model, but the notebook shortens the training", SOLUTION,
+    "shortened": Example("correct model, but the notebook shortens the training", SOLUTION,
                                   _full(test_training=0, test_seeds=0, test_finetune=1, test_cross=1),
                                   after_config="EPOCHS = 3\nFINETUNE_EPOCHS = 2\nSEEDS = range(2)"),
-    "not_started": Example("the release notebook as handed out, nothing filled in",
-                           "", {test: 0 for test in POINTS}),
+    "blank": Example("the release notebook as handed out, nothing filled in",
+                     "", {test: 0 for test in POINTS}, answers=False),
 }
 
 
@@ -168,6 +170,8 @@ def make_submission(release: nbformat.NotebookNode, example: Example) -> nbforma
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if grade_id == "model" and example.model_cell:
             cell.source = example.model_cell
+        elif cell.get("metadata", {}).get("nbgrader", {}).get("solution") and example.answers:
+            cell.source = f"My answer to {grade_id}: a few sentences of the student's own."
         cells.append(cell)
         if grade_id == "config" and example.after_config:
             cells.append(nbformat.v4.new_code_cell(example.after_config))

