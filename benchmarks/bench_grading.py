@@ -3,10 +3,11 @@
 Makes a course on the built-in speakers, a class of N submissions (default 20) cycling through
 the example corpus, takes them in with `vaelab grade intake`, grades them with vaelab (two
 workers, one thread each) and checks that every grade is the one the corpus expects; then
-grades the same submissions in a copy of the course with plain `nbgrader autograde`, one after
-another with PyTorch's default threads (what an instructor does without vaelab). Prints both
-times, their ratio and vaelab's seconds per submission split into kernel start, imports and
-data, training, and tests.
+grades them again without the sandbox (`--unsafe`) for the sandbox's cost; then grades the same
+submissions in a copy of the course with plain `nbgrader autograde`, one after another with
+PyTorch's default threads (what an instructor does without vaelab). Prints the times, their
+ratios and vaelab's seconds per submission split into kernel start, imports and data, training,
+and tests.
 
     .venv/bin/python benchmarks/bench_grading.py [--submissions 20] [--jobs 2]
 
@@ -91,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"grades    {len(students) - len(wrong)} of {len(students)} as the example corpus expects"
               + (f"; differing: {json.dumps(wrong)}" if wrong else ""))
 
+        started = time.perf_counter()
+        autograde.main(course.root, jobs=args.jobs, force=True, unsafe=True)
+        unsandboxed = time.perf_counter() - started
+
         plain = plain_nbgrader(course.root, root / "plain", list(students))
 
     n = len(students)
@@ -98,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
              for k in ("kernel start", "imports and data", "training", "tests", "total")}
     print(f"vaelab    {ours:7.1f} s for {n} submissions with --jobs {args.jobs} ({ours / n:.1f} s per submission "
           f"of wall time); shortcut taken by 0 (no reference-run reuse is implemented)")
+    print(f"unsafe    {unsandboxed:7.1f} s for the same without the sandbox: the sandbox costs "
+          f"{(ours / unsandboxed - 1) * 100:+.1f} % (goal: at most +10 %)")
     print(f"nbgrader  {plain:7.1f} s for {n} submissions, one after another ({plain / n:.1f} s each)")
     print(f"speed-up  {plain / ours:.2f}x (goal: at least 1.8x on 2 cores)")
     print("per submission, inside one worker (s): " + ", ".join(f"{k} {v:.1f}" for k, v in split.items()))

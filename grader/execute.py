@@ -10,7 +10,8 @@ import threading
 from pathlib import Path
 
 import nbformat
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
@@ -76,8 +77,9 @@ class LimitedOutputClient(NotebookClient):
         return None
 
 
-class SandboxedKernelManager(KernelManager):
-    """A kernel manager whose kernel starts inside `sandbox` (grader/sandbox.py)."""
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel starts inside `sandbox` (grader/sandbox.py). Asynchronous,
+    as nbclient expects: with the blocking manager, interrupting a cell that overran hangs."""
 
     def __init__(self, *args, sandbox=None, workdir: Path | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -93,7 +95,7 @@ class ProcessWatchdog(threading.Thread):
     RLIMIT_NPROC to root, and even where it does, a flood of processes slows the whole machine.
     Killing the kernel's outer process ends its PID namespace, and with it every process in it."""
 
-    def __init__(self, kernel: KernelManager, limit: int) -> None:
+    def __init__(self, kernel: AsyncKernelManager, limit: int) -> None:
         super().__init__(daemon=True)
         self.kernel, self.limit = kernel, limit
         self.done = threading.Event()
@@ -158,5 +160,5 @@ def execute_notebook(source: Path | nbformat.NotebookNode, workdir: Path, env: d
                 run_info["truncated_cell"] = client.truncated_cell
                 run_info["stopped"] = watchdog.reason if watchdog is not None else None
             if kernel.has_kernel:  # a kernel manager we made is ours to shut down
-                kernel.shutdown_kernel(now=True)
+                run_sync(kernel.shutdown_kernel)(now=True)
     return notebook

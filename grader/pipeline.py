@@ -116,7 +116,8 @@ def grade_submission(course: str | Path, student: str, threads: int = 1,
     notebook = nbformat.read(submitted, as_version=4)
     resources = {"nbgrader": {"notebook": Path(course.notebook).stem, "assignment": course.assignment,
                               "student": student, "db_url": course.db_url}}
-    notebook, result["flags"] = restore_cells(notebook, resources)
+    release = nbformat.read(course.release_notebook, as_version=4)
+    notebook, result["flags"] = restore_cells(notebook, resources, release)
     points = {cell.metadata["nbgrader"]["grade_id"]: float(cell.metadata["nbgrader"]["points"])
               for cell in notebook.cells if cell.get("metadata", {}).get("nbgrader", {}).get("grade")
               and cell.cell_type == "code"}
@@ -142,8 +143,9 @@ def grade_submission(course: str | Path, student: str, threads: int = 1,
                                         allow_errors=True, sandbox=sandbox, run_info=run_info)
         except NotebookFailed as failure:
             notebook = failure.notebook
+            # the cell that was running: the last one the kernel had started (it has a count)
             ran = [i for i, c in enumerate(notebook.cells) if c.get("execution_count")]
-            last = ran[-1] + 1 if ran else 0
+            last = ran[-1] if ran else 0
             where = notebook.cells[last].metadata.get("nbgrader", {}).get("grade_id", "code") \
                 if last < len(notebook.cells) else "end"
             problems.append(f"the kernel died in cell {last} ({where}); later cells did not run"
