@@ -11,7 +11,7 @@ from torch import nn
 from grader.judge import judge_tests
 from grader.probe import call_probes, reference_probes
 from grader.reference import assignment, default_solutions
-from tests.vaelab_core.test_selfcheck import MISTAKES, Reference, variant
+from tests.vaelab_core.test_selfcheck import MISTAKES, ModuleListFunctionalTanh, Reference, variant
 
 TASK = assignment(default_solutions())
 RULES = TASK.rules()
@@ -48,27 +48,6 @@ def test_each_typical_mistake_loses_points_in_its_own_part_only(method, methods,
     others = {t: v.score for t, v in verdicts.items() if t != own}
     # a build that cannot take the weights is replaced by the reference's for the other methods
     assert others == {t: p for t, p in METHOD_POINTS.items() if t != own}
-
-
-class ModuleListFunctionalTanh(Reference):
-    def build(self):
-        enc, dec = (self.x_dim, *self.encoder_hidden), (self.z_dim, *self.decoder_hidden)
-        self.mlp_x_z = nn.ModuleList(nn.Linear(a, b) for a, b in zip(enc[:-1], enc[1:]))
-        self.inf_mean = nn.Linear(enc[-1], self.z_dim)
-        self.inf_logvar = nn.Linear(enc[-1], self.z_dim)
-        self.mlp_z_x = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dec[:-1], dec[1:]))
-        self.gen_logvar = nn.Linear(dec[-1], self.x_dim)
-
-    def generation_x(self, z):
-        for layer in self.mlp_z_x:
-            z = torch.tanh(layer(z))
-        return self.gen_logvar(z)
-
-    def inference(self, x):
-        for layer in self.mlp_x_z:
-            x = torch.tanh(layer(x))
-        mean, logvar = self.inf_mean(x), self.inf_logvar(x)
-        return [self.reparametrization(mean, logvar), mean, logvar]
 
 
 class NamedLayers(Reference):

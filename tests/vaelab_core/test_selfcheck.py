@@ -192,28 +192,30 @@ def test_the_hand_computed_constants_follow_the_handout():
     assert selfcheck.KL_PER_DIMENSION == pytest.approx(-0.5 * (1 + math.log(2.0) - 1.0 - 2.0), rel=1e-12)
 
 
+class ModuleListFunctionalTanh(Reference):
+    """A ModuleList walked with functional tanh: the handout's architecture in other containers."""
+
+    def build(self):
+        enc, dec = (self.x_dim, *self.encoder_hidden), (self.z_dim, *self.decoder_hidden)
+        self.mlp_x_z = nn.ModuleList(nn.Linear(a, b) for a, b in zip(enc[:-1], enc[1:]))
+        self.inf_mean = nn.Linear(enc[-1], self.z_dim)
+        self.inf_logvar = nn.Linear(enc[-1], self.z_dim)
+        self.mlp_z_x = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dec[:-1], dec[1:]))
+        self.gen_logvar = nn.Linear(dec[-1], self.x_dim)
+
+    def generation_x(self, z):
+        for layer in self.mlp_z_x:
+            z = torch.tanh(layer(z))
+        return self.gen_logvar(z)
+
+    def inference(self, x):
+        for layer in self.mlp_x_z:
+            x = torch.tanh(layer(x))
+        mean, logvar = self.inf_mean(x), self.inf_logvar(x)
+        return [self.reparametrization(mean, logvar), mean, logvar]
+
+
 def test_other_equivalent_containers_pass_every_check(capsys):
     """A ModuleList walked with functional tanh is the same architecture: no check may object."""
-
-    class Walked(Reference):
-        def build(self):
-            enc, dec = (self.x_dim, *self.encoder_hidden), (self.z_dim, *self.decoder_hidden)
-            self.mlp_x_z = nn.ModuleList(nn.Linear(a, b) for a, b in zip(enc[:-1], enc[1:]))
-            self.inf_mean = nn.Linear(enc[-1], self.z_dim)
-            self.inf_logvar = nn.Linear(enc[-1], self.z_dim)
-            self.mlp_z_x = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dec[:-1], dec[1:]))
-            self.gen_logvar = nn.Linear(dec[-1], self.x_dim)
-
-        def generation_x(self, z):
-            for layer in self.mlp_z_x:
-                z = torch.tanh(layer(z))
-            return self.gen_logvar(z)
-
-        def inference(self, x):
-            for layer in self.mlp_x_z:
-                x = torch.tanh(layer(x))
-            mean, logvar = self.inf_mean(x), self.inf_logvar(x)
-            return [self.reparametrization(mean, logvar), mean, logvar]
-
-    selfcheck.check_all(Walked)
+    selfcheck.check_all(ModuleListFunctionalTanh)
     assert capsys.readouterr().out.count("✓") == 5
