@@ -12,7 +12,7 @@ from vaelab_core.cli import Option, add_verb
 
 
 def register_data(subparsers: argparse._SubParsersAction) -> None:
-    from data_prep import build, check, defaults, synth
+    from data_prep import build, check, defaults, sweep, synth
 
     data = subparsers.add_parser("data", help="TA tools: build, synthesise and check speaker datasets")
     verbs = data.add_subparsers(title="data commands", metavar="VERB", required=True)
@@ -42,3 +42,10 @@ def register_data(subparsers: argparse._SubParsersAction) -> None:
              "build the built-in Speaker A and B sets (once; reused afterwards)", [
                  Option("--home", "data folder (default: $VAELAB_HOME or ~/.cache/vaelab)"),
              ])
+    add_verb(verbs, "sweep", sweep.main, "labelled sustained-vowel datasets, one factor varying (second lab)", [
+        Option("--factor", "f0, f1, f2, f3 or all"),
+        Option("--out", "output folder (default: $VAELAB_HOME/sweeps)"),
+        Option("--sequences", "sequences per factor, each sweeping the whole range once"),
+        Option("--seed", "seed of the held factors and the noise (same seed, same arrays)"),
+        Option("--force", "replace sweep files made with other settings"),
+    ])

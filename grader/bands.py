@@ -5,7 +5,7 @@ The same code and data give the same numbers run after run on one machine, but n
 machines; so the bands are made where the grading happens, and their widths come from the
 spread of reference runs (seeds), not from a guessed tolerance. The reference notebook runs
 exactly as a student's does (same kernel, same locked cells, same records); then the
-assignment's `make_bands` adds the runs it needs for the spread.
+assignment's `make_bands(records, reference namespace, speakers)` adds the runs it needs for the spread.
 
 The file (COURSE/grading/bands.json) is the instructor's: never in release/, the wheel or the
 feedback. It records the checksums of what it was made from; autograde refuses it when the
@@ -39,7 +39,10 @@ class StaleBandsError(VaelabError):
 def fingerprint(course: Course) -> dict[str, str]:
     """Checksums of everything the bands depend on."""
     task = course.task
-    return {**{f"speaker_{s}": sha256_file(p) for s, p in course.speakers.items()},
+    data = {f"{name}/{f.relative_to(path)}" if path.is_dir() else name: sha256_file(f)
+            for name, path in course.data_paths.items()
+            for f in (sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path])}
+    return {**{f"speaker_{s}": sha256_file(p) for s, p in course.speakers.items()}, **data,
             "source_notebook": sha256_file(task.notebook_path), "grading_rules": sha256_file(task.grading_path)}
 
 
@@ -70,8 +73,7 @@ def main(course: str | Path = ".", threads: int | None = None, timeout: int = 18
     speakers = {s: load_dataset(p) for s, p in course.speakers.items()}
     print(f"bands: running the reference notebook {task.notebook_path.name} on the course's data ...")
     with tempfile.TemporaryDirectory(prefix="vaelab-bands-") as out:
-        env = {"VAELAB_SPEAKER_A": str(course.speakers["A"]), "VAELAB_SPEAKER_B": str(course.speakers["B"]),
-               "VAELAB_OUT": out, "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
+        env = {**course.kernel_data(), "VAELAB_OUT": out, "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
         notebook = execute_notebook(nbformat.read(task.notebook_path, as_version=4), Path(out), env=env,
                                     timeout=timeout, threads=threads)
     records = read_records(notebook)
@@ -84,7 +86,7 @@ def main(course: str | Path = ".", threads: int | None = None, timeout: int = 18
 
     if threads:
         torch.set_num_threads(threads)
-    bands = rules.make_bands(records, task.reference_namespace()[rules.MODEL_CLASS], speakers)
+    bands = rules.make_bands(records, task.reference_namespace(), speakers)
     stored = {"fingerprint": fingerprint(course), "bands": bands, "reference_records": records,
               "machine": {"node": platform.node(), "cores": os.cpu_count(), "processor": platform.processor()},
               "versions": package_versions(), "seconds": round(time.perf_counter() - started, 1)}

@@ -25,8 +25,9 @@ def register_labs(subparsers: argparse._SubParsersAction) -> None:
 def register_demo(subparsers: argparse._SubParsersAction) -> None:
     from grader import demo
 
-    add_verb(subparsers, "demo", demo.main, "run the whole lab headless on Speakers A and B", [
-        Option("--out", "output folder"),
+    add_verb(subparsers, "demo", demo.main, "run every lab headless on Speakers A and B, grade its examples", [
+        Option("--out", "output folder (one subfolder per lab)"),
+        Option("--lab", "run only this lab of solutions/ (e.g. vae_speech, latent_space)"),
         Option("--speaker-a", "Speaker A dataset (default: the built-in one)"),
         Option("--speaker-b", "Speaker B dataset (default: the built-in one)"),
         Option("--solutions", "solutions/ folder (default: the checkout's)"),

@@ -5,6 +5,8 @@
       vaelab_course.json        the assignment, the solutions folder, the speaker data
       gradebook.db              nbgrader's SQLite gradebook (written by one process at a time)
       data/speaker_A.npz, B     the course's speaker data, copied in: grading runs every notebook on it
+      data/...                  data the assignment makes for itself (its grading.py's `course_data`),
+                                e.g. latent_space's sweeps; each reaches the kernel as an environment variable
       source/<assignment>/      the instructor's notebook (refreshed from solutions/ by release)
       release/<assignment>/     the student notebook; student_bundle/: notebook + wheel + INSTALL.md
       submitted/<student>/<assignment>/   notebook, timestamp.txt, report.pdf (from intake)
@@ -98,6 +100,16 @@ class Course:
         return self.autograded_dir(student) / "vaelab_result.json"
 
     @property
+    def data_paths(self) -> dict[str, Path]:
+        """{environment variable: path} of the data the assignment made for the course (may be empty)."""
+        return {name: self.root / path for name, path in self.config.get("data", {}).items()}
+
+    def kernel_data(self) -> dict[str, str]:
+        """What a notebook of this course is told about its data, as environment variables."""
+        return {"VAELAB_SPEAKER_A": str(self.speakers["A"]), "VAELAB_SPEAKER_B": str(self.speakers["B"]),
+                **{name: str(path) for name, path in self.data_paths.items()}}
+
+    @property
     def bands_path(self) -> Path:
         return self.root / "grading" / "bands.json"
 
@@ -140,7 +152,7 @@ def main(course: str | Path, speaker_a: str | Path | None = None, speaker_b: str
     if (speaker_a is None) != (speaker_b is None):
         raise CourseError("give both --speaker-a and --speaker-b, or neither (the built-in speakers).")
     task = assignment(solutions or default_solutions(), assignment_name)
-    task.rules()  # a broken grading.py is the instructor's to fix now, not at grading time
+    rules = task.rules()  # a broken grading.py is the instructor's to fix now, not at grading time
     if speaker_a is None:
         from data_prep.defaults import main as build_defaults
         speaker_a, speaker_b = build_defaults()
@@ -152,7 +164,9 @@ def main(course: str | Path, speaker_a: str | Path | None = None, speaker_b: str
     for speaker, path in given.items():
         _copy(path, root / "data" / f"speaker_{speaker}.npz")
     _copy(task.notebook_path, root / "source" / task.name / task.notebook_path.name)
-    config = {"assignment": task.name, "notebook": task.notebook_path.name, "solutions": str(task.solutions),
+    made = rules.course_data(root / "data") if hasattr(rules, "course_data") else {}
+    config = {"data": {name: str(Path(path).resolve().relative_to(root)) for name, path in made.items()},
+              "assignment": task.name, "notebook": task.notebook_path.name, "solutions": str(task.solutions),
               "speakers": {s: f"data/speaker_{s}.npz" for s in SPEAKERS},
               "speaker_sources": {s: str(p.resolve()) for s, p in given.items()}}
     with atomic_path(root / "nbgrader_config.py") as tmp:

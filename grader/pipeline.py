@@ -91,8 +91,8 @@ def _run_problems(notebook: nbformat.NotebookNode, cell_timeout: int) -> list[st
 
 def kernel_values(course: Course, workdir: Path) -> dict[str, str]:
     """What a graded notebook's kernel is told: the course's data, where to write, no progress bars."""
-    return {"VAELAB_SPEAKER_A": str(course.speakers["A"]), "VAELAB_SPEAKER_B": str(course.speakers["B"]),
-            "VAELAB_OUT": str(workdir / "outputs"), "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
+    return {**course.kernel_data(), "VAELAB_OUT": str(workdir / "outputs"), "TQDM_DISABLE": "1",
+            "MPLBACKEND": "Agg"}
 
 
 def grade_submission(course: str | Path, student: str, threads: int = 1,
@@ -128,7 +128,8 @@ def grade_submission(course: str | Path, student: str, threads: int = 1,
         nbformat.write(notebook, restored)
         env = kernel_values(course, workdir)
         (workdir / "outputs").mkdir()
-        sandbox = Sandbox(read_only=list(course.speakers.values()), writable=[workdir], unsafe=unsafe)
+        sandbox = Sandbox(read_only=[*course.speakers.values(), *course.data_paths.values()],
+                          writable=[workdir], unsafe=unsafe)
 
         # 2. probe
         probe_started = time.perf_counter()

@@ -183,3 +183,92 @@ def default_speaker_path(speaker: str, home: str | Path | None = None) -> Path:
 def speaker_path(speaker: str) -> Path:
     """Dataset path for Speaker A or B: $VAELAB_SPEAKER_A / $VAELAB_SPEAKER_B, else the built-in set."""
     return Path(os.environ.get(f"VAELAB_SPEAKER_{speaker}") or default_speaker_path(speaker))
+
+
+# --- Sweeps: labelled sustained vowels, one source-filter factor varying (second lab) ----------
+
+#: The factors a sweep can vary: the pitch f0 and the first three formants F1..F3. Each sweep
+#: file is made by `vaelab data sweep` (data_prep.sweep), which holds the ranges.
+SWEEP_FACTORS = ("f0", "f1", "f2", "f3")
+
+#: Environment variable naming a folder of ready-made sweep files (else `default_sweep_dir()`).
+SWEEP_DIR_ENV = "VAELAB_SWEEPS"
+
+
+def default_sweep_dir(home: str | Path | None = None) -> Path:
+    """Folder of the sweep files `sweep_{f0,f1,f2,f3}.npz`: HOME/sweeps, HOME being `home` or,
+    when None, `data_home()`."""
+    return (data_home() if home is None else Path(home)) / "sweeps"
+
+
+def sweep_dir() -> Path:
+    """Folder the notebook reads sweeps from: $VAELAB_SWEEPS, else `default_sweep_dir()`."""
+    return Path(os.environ.get(SWEEP_DIR_ENV) or default_sweep_dir())
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One loaded sweep: S sequences of T frames in which only `factor` changes.
+
+    spectra: (S, T, F) float32 magnitudes; f0_hz: (S, T) pitch; formants_hz: (S, T, 3) F1..F3;
+    values: (S, T) the swept factor's value at each frame (Hz), all read off the synthesiser.
+    """
+
+    factor: str  # "f0", "f1", "f2" or "f3"
+    spectra: torch.Tensor  # (S, T, F) float32 magnitudes >= 0
+    f0_hz: torch.Tensor  # (S, T) float32
+    formants_hz: torch.Tensor  # (S, T, 3) float32, F1..F3
+    values: torch.Tensor  # (S, T) float32, the swept factor per frame
+    manifest: dict  # how it was made: factor, range, sequences, seed, voice, versions
+
+    @property
+    def frames(self) -> torch.Tensor:
+        """All frames, sequence after sequence: (S * T, F)."""
+        return self.spectra.reshape(-1, self.spectra.shape[-1])
+
+    @property
+    def labels(self) -> torch.Tensor:
+        """The swept factor of each row of `frames`: (S * T,)."""
+        return self.values.reshape(-1)
+
+    def __repr__(self) -> str:
+        low, high = (float(self.values.min()), float(self.values.max())) if self.values.numel() else (0.0, 0.0)
+        return f"Sweep({self.factor!r}: spectra {tuple(self.spectra.shape)}, {low:.0f}-{high:.0f} Hz)"
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Load and validate a sweep file (`vaelab data sweep`); raises `DatasetError` with the reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(
+            f"{path}: no such sweep file. Build the sweeps with `vaelab data sweep --out DIR` (TA), or "
+            "let the notebook build them (data_prep.sweep.ensure_sweeps()); or check the path."
+        )
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = {"spectra", "f0_hz", "formants_hz", "values", "factor", "manifest"} - set(archive.files)
+            if missing:
+                raise DatasetError(f"{path}: not a vaelab sweep file, it lacks {sorted(missing)}.")
+            arrays = {name: archive[name] for name in ("spectra", "f0_hz", "formants_hz", "values")}
+            factor = str(archive["factor"].reshape(-1)[0])
+            manifest = json.loads(str(archive["manifest"].reshape(-1)[0]))
+    except DatasetError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise DatasetError(f"{path}: cannot read it as a sweep .npz ({err}).") from err
+    if factor not in SWEEP_FACTORS:
+        raise DatasetError(f"{path}: factor {factor!r} is not one of {', '.join(SWEEP_FACTORS)}.")
+    spectra = arrays["spectra"]
+    check_spectrograms(spectra, f"{path} (spectra)")
+    s, t = spectra.shape[:2]
+    expected = {"f0_hz": (s, t), "formants_hz": (s, t, 3), "values": (s, t)}
+    for name, shape in expected.items():
+        array = arrays[name]
+        if array.shape != shape or array.dtype != np.float32 or not np.isfinite(array).all():
+            raise DatasetError(
+                f"{path} ({name}): expected finite float32 labels of shape {shape}, one per frame of the "
+                f"spectra {tuple(spectra.shape)}; got {array.dtype} {tuple(array.shape)}. Rebuild it with "
+                "`vaelab data sweep --force`."
+            )
+    return Sweep(factor, *(torch.from_numpy(arrays[name]) for name in ("spectra", "f0_hz", "formants_hz", "values")),
+                 manifest)

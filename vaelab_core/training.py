@@ -94,14 +94,23 @@ def _configure(config: TrainConfig | None, settings: dict) -> TrainConfig:
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
                 config: TrainConfig, generator: torch.Generator, epoch: int) -> dict[str, float]:
-    """One pass over `x: (N, T, F)`; returns the per-frame average of each loss term."""
+    """One pass over `x: (N, T, F)`; returns the per-frame average of each loss term.
+
+    A model with a method `on_train_step(progress)` has it called before every step, with the
+    share of the run done so far (0 at the first step, below 1 at the last): schedules such as
+    a KL warm-up read it. Evaluation never calls it.
+    """
     model.train()
     device = _device_of(model)
     batches = frame_batches if config.shuffle_frames else sequence_batches
     sums = dict.fromkeys(TERMS, 0.0)
     frames = 0
+    steps = steps_per_epoch(len(x), config.batch_size)
+    schedule = getattr(model, "on_train_step", None)
     for step, batch in enumerate(batches(x, config.batch_size, shuffle=True, generator=generator)):
         batch = batch.to(device, non_blocking=True)
+        if schedule is not None:  # e.g. a KL warm-up: told how far training is, in [0, 1)
+            schedule((epoch + step / steps) / config.epochs)
         loss, recon, kl = model.loss(batch)
         _check_finite(loss, f"epoch {epoch + 1}, step {step + 1}")
         optimizer.zero_grad(set_to_none=True)

@@ -450,7 +450,7 @@ def _interval(center: float, spread: float, floor: float) -> list[float]:
     return [center - width, center + width]
 
 
-def make_bands(records: dict, reference: type, speakers: dict) -> dict:
+def make_bands(records: dict, namespace: dict, speakers: dict) -> dict:
     """Bands from the reference notebook's records on the course's data, plus fine-tuning and
     evaluation repeated with other seeds for the spread of section 2.5.
 
@@ -462,6 +462,7 @@ def make_bands(records: dict, reference: type, speakers: dict) -> dict:
     from vaelab_core.checkpoints import load_pretrained
     from vaelab_core.training import evaluate, finetune
 
+    reference = namespace[MODEL_CLASS]
     finals = np.asarray(records["test_seeds"]["train_total"], dtype=float)[:, -1]
     kls = np.asarray(records["test_seeds"]["train_kl"], dtype=float)[:, -1]
     spread, center = float(finals.std()), float(finals.mean())
@@ -493,3 +494,22 @@ def make_bands(records: dict, reference: type, speakers: dict) -> dict:
     bands["spread"] = {"seed_finals": finals.tolist(), "pretrained_eval_seeds": pretrained_runs,
                        "cross_finetune_seeds": cross_runs}
     return bands
+
+
+def summary(results: dict) -> str:
+    """The demo's printout of this lab's results.json."""
+    def row(name: str, a: float, b: float) -> str:
+        return f"  {name:<34}{a:>10.2f}{b:>10.2f}"
+
+    cross = results["cross"]
+    return "\n".join([
+        "negative ELBO per frame on the eval splits (lower is better)",
+        f"  {'':<34}{'Speaker A':>10}{'Speaker B':>10}",
+        row("scratch, 30 epochs on A+B", results["scratch"]["eval_loss"]["A"], results["scratch"]["eval_loss"]["B"]),
+        row("pre-trained, no fine-tuning", results["pretrained"]["A"], results["pretrained"]["B"]),
+        row("Model A (fine-tuned on A)", cross["A"]["A"], cross["A"]["B"]),
+        row("Model B (fine-tuned on B)", cross["B"]["A"], cross["B"]["B"]),
+        f"  five seeds, final train loss: {results['seeds']['total_mean'][-1]:.2f} ± "
+        f"{results['seeds']['total_std'][-1]:.2f}",
+        f"  notebook time: {results['seconds']:.0f} s",
+    ])

@@ -38,8 +38,10 @@ def test_a_changed_source_makes_labs_stale(tmp_path):
     nbformat.write(notebook, source)
     with pytest.raises(StaleLabsError, match="vaelab labs"):
         main(solutions=solutions, check=True)
-    written = main(solutions=solutions, labs=tmp_path / "labs")
-    assert "added by the instructor" in written[0].read_text()
+    written = {path.parent.name: path for path in main(solutions=solutions, labs=tmp_path / "labs")}
+    assert set(written) == {"vae_speech", "latent_space"}  # every lab of solutions/ is generated
+    assert "added by the instructor" in written["vae_speech"].read_text()
+    assert "added by the instructor" not in written["latent_space"].read_text()
 
 
 def test_student_notebook_has_no_solution_and_no_hidden_test():
@@ -74,3 +76,21 @@ def test_student_notebook_run_top_to_bottom_stops_at_the_first_self_check(tmp_pa
                if o.get("output_type") == "error"]
     assert len(outputs) == 1  # execution stopped at the first failing check
     assert "Traceback" not in "".join(outputs[0]["traceback"])  # the friendly message only
+
+
+def test_latent_space_student_notebook_has_no_solution():
+    source = REPO / "solutions" / "latent_space" / "latent_space.ipynb"
+    student = REPO / "labs" / "latent_space" / "latent_space.ipynb"
+    regions = re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION",
+                         "\n".join(c.source for c in nbformat.read(source, as_version=4).cells), flags=re.DOTALL)
+    answers = [line.strip() for region in regions for line in region.splitlines() if len(line.strip()) > 12]
+    assert len(answers) > 20
+    text = student.read_text()
+    assert "BEGIN SOLUTION" not in text
+    assert not [line for line in answers if line in text]
+    notebook = nbformat.read(student, as_version=4)
+    stubs = {c.metadata["nbgrader"]["grade_id"]: c.source for c in notebook.cells
+             if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+    assert set(stubs) == {"latent_subspace", "subspace_alignment", "fit_factor_path", "move_factor", "beta_elbo",
+                          "mmd", "lerp", "slerp"}
+    assert all("raise NotImplementedError()" in s for s in stubs.values())

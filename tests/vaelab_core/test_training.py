@@ -246,3 +246,19 @@ def test_train_config_is_the_one_description_of_a_run():
 def test_a_misspelt_training_setting_fails_and_names_the_fields():
     with pytest.raises(TypeError, match="unknown training setting.*'epoch'.*'epochs'"):
         train(new_model(Reference), random_dataset(), epoch=3)
+
+
+def test_a_models_step_schedule_sees_the_share_of_training_done():
+    """on_train_step gets progress from 0 (first step) rising evenly to below 1 (last step)."""
+    seen = []
+
+    class Scheduled(Reference):
+        def on_train_step(self, progress):
+            seen.append(progress)
+
+    data = random_dataset(n_train=8)
+    train(new_model(Scheduled, 0), data, epochs=2, batch_size=4, progress=False)
+    steps = 2 * steps_per_epoch(8, 4)
+    assert seen == pytest.approx([k / steps for k in range(steps)])
+    evaluate(new_model(Scheduled, 0), data)
+    assert len(seen) == steps  # evaluation runs no schedule

@@ -1,0 +1,497 @@
+"""How latent_space is graded: the hidden tests of the eight functions and of parts 1 and 2.
+
+Instructor-only, like the notebook beside it: the grader loads this file by path at grading
+time (grader/reference.py) and nothing installed contains it.
+
+- Functions (test_latent_subspace ... test_slerp). `probe` runs in a separate process on the
+  submission's own code (the notebook's code cells up to the last function, nothing after) and
+  calls each function on fixed inputs. Each function is probed on its own: where one needs
+  another's result (move_factor needs a path g), the probe hands it a fixed one, so one bug
+  costs one part. The same probe runs on the reference, and the judges compare.
+- Results (test_subspaces ... test_wae). The locked check cells record the notebook's numbers
+  (vaelab_core.latent_results); the judges compare them with bands made by `vaelab grade bands`
+  from reference runs on the course's data, on the grading machine.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from grader.judge import Check, tensor_close
+from vaelab_core import spec
+from vaelab_core.records import finite_numbers
+
+#: nbgrader ids of the notebook cells that define the reference, in execution order.
+FUNCTIONS = ("latent_subspace", "subspace_alignment", "fit_factor_path", "move_factor", "beta_elbo", "mmd",
+             "lerp", "slerp")
+REFERENCE_CELLS = ("imports", "model", *FUNCTIONS, "regularised_models")
+#: The model class the notebook defines (given in a locked cell).
+MODEL_CLASS = "SpeechVAE"
+#: The probe runs the submission's code cells up to and including this one.
+STUDENT_CODE_UNTIL = "slerp"
+METHOD_TESTS = tuple(f"test_{name}" for name in FUNCTIONS)
+RESULT_TESTS = ("test_subspaces", "test_moves", "test_beta", "test_wae")
+#: Cells that train models (timed apart in the grading benchmark).
+TRAINING_CELLS = ("beta_runs", "wae_run")
+#: Part 2's settings and epochs, as in the notebook's configuration cell.
+EPOCHS = 30
+SETTINGS = {"beta=0.5": {"beta": 0.5}, "beta=1": {"beta": 1.0}, "beta=4": {"beta": 4.0},
+            "warm-up": {"beta": 1.0, "warmup": 0.5}}
+FACTORS = ("f0", "f1", "f2", "f3")
+F, Z = spec.N_FREQ, spec.LATENT_DIM
+
+
+def course_data(data_dir: Path) -> dict[str, Path]:
+    """The sweeps of part 1, made once in the course's data folder (the kernel reads them there)."""
+    from data_prep.sweep import main as build_sweeps
+
+    folder = data_dir / "sweeps"
+    build_sweeps(folder, factor="all")
+    return {"VAELAB_SWEEPS": folder}
+
+
+# --- probes: run on the submission's code, in a process of their own --------------------------
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _orthonormal(rows: int, cols: int, seed: int) -> torch.Tensor:
+    return torch.linalg.qr(torch.randn(rows, cols, generator=_generator(seed)))[0]
+
+
+def _codes(seed: int) -> torch.Tensor:
+    """(400, Z) codes far from the origin whose variance falls off over a few directions."""
+    g = _generator(seed)
+    scales = torch.tensor([3.0, 2.0, 1.5, 1.0, 0.6] + [0.15] * (Z - 5))
+    basis = _orthonormal(Z, Z, seed + 1)
+    return 5.0 + (torch.randn(400, Z, generator=g) * scales) @ basis.T
+
+
+def probe_latent_subspace(fn) -> dict:
+    found = {}
+    for suffix, (z, variance) in {"": (_codes(1), 0.8), "_95": (_codes(2), 0.95)}.items():
+        U, M = fn(z, variance)
+        found["U" + suffix], found["M" + suffix] = torch.as_tensor(U).detach(), M
+    return found
+
+
+def probe_subspace_alignment(fn) -> dict:
+    return {"dots": torch.as_tensor(fn(_orthonormal(Z, 3, 3), _orthonormal(Z, 2, 4))).detach()}
+
+
+def _path_data() -> tuple[torch.Tensor, torch.Tensor]:
+    g = _generator(5)
+    y = 100 + 200 * torch.rand(300, generator=g)
+    coords = torch.stack([torch.sin(y / 40), (y / 150) ** 2, torch.cos(y / 90)], dim=1)
+    return y, coords + 0.05 * torch.randn(300, 3, generator=g)
+
+
+def probe_fit_factor_path(fn) -> dict:
+    y, coords = _path_data()
+    inside = torch.linspace(105, 295, 23)
+    g, g5 = fn(y, coords), fn(y, coords, n_knots=5)
+    return {"inside": g(inside), "knots5": g5(inside), "outside": g(torch.tensor([20.0, 500.0])),
+            "ends": g(torch.tensor([float(y.min()), float(y.max())])), "number": g(180.0)}
+
+
+def fixed_path(values) -> torch.Tensor:
+    """A path given to the student's move_factor (not the student's own fit_factor_path)."""
+    v = torch.as_tensor(values, dtype=torch.float32).reshape(-1)
+    return torch.stack([torch.sin(v / 50), v / 300, torch.cos(v / 70)], dim=1)
+
+
+def probe_move_factor(fn) -> dict:
+    g = _generator(6)
+    z, centre = torch.randn(10, Z, generator=g), torch.randn(Z, generator=g)
+    U, y = _orthonormal(Z, 3, 7), 100 + 200 * torch.rand(10, generator=g)
+    return {"moved": fn(z, U, fixed_path, y, centre), "moved_number": fn(z, U, fixed_path, 150.0, centre)}
+
+
+def _loss_inputs(seed: int) -> tuple[torch.Tensor, ...]:
+    g = _generator(seed)
+    return (torch.rand(4, 6, F, generator=g) * 3, torch.randn(4, 6, F, generator=g),
+            torch.randn(4, 6, Z, generator=g), torch.randn(4, 6, Z, generator=g))
+
+
+def probe_beta_elbo(fn) -> dict:
+    x, eta, mean, logvar = _loss_inputs(8)
+    found = {}
+    for key, args, beta in (("b05", (x, eta, mean, logvar), 0.5), ("b4", (x, eta, mean, logvar), 4.0),
+                            ("b4_frames", (x.reshape(24, F), eta.reshape(24, F), mean.reshape(24, Z),
+                                           logvar.reshape(24, Z)), 4.0)):
+        loss, recon, kl = fn(*args, beta=beta)
+        for name, value in (("loss", loss), ("recon", recon), ("kl", kl)):
+            found[f"{name}_{key}"] = torch.as_tensor(value).detach().double()
+    return found
+
+
+def probe_mmd(fn) -> dict:
+    g = _generator(9)
+    a, b = torch.randn(50, Z, generator=g) * 1.3 + 0.4, torch.randn(40, Z, generator=g)
+    found = {kernel: torch.as_tensor(fn(a, b, kernel)).detach().double() for kernel in ("rbf", "imq")}
+    found["default"] = torch.as_tensor(fn(a, b)).detach().double()
+    try:
+        fn(a, b, "cosine")
+        found["unknown_kernel"] = "no error"
+    except ValueError:
+        found["unknown_kernel"] = "ValueError"
+    except Exception as err:  # another error type: named in the feedback
+        found["unknown_kernel"] = type(err).__name__
+    return found
+
+
+def probe_lerp(fn) -> dict:
+    g = _generator(10)
+    z0, z1 = torch.randn(Z, generator=g), torch.randn(Z, generator=g)
+    return {"path": fn(z0, z1, torch.linspace(0, 1, 7))}
+
+
+def probe_slerp(fn) -> dict:
+    g = _generator(11)
+    z0, z1 = torch.randn(Z, generator=g), torch.randn(Z, generator=g)
+    t = torch.linspace(0, 1, 9)
+    return {"path": fn(z0, z1, t), "unit_path": fn(z0 / z0.norm(), z1 / z1.norm(), t),
+            "parallel": fn(z0, 2 * z0, t)}
+
+
+PROBES = {f"test_{fn.__name__.removeprefix('probe_')}": fn for fn in (
+    probe_latent_subspace, probe_subspace_alignment, probe_fit_factor_path, probe_move_factor,
+    probe_beta_elbo, probe_mmd, probe_lerp, probe_slerp)}
+
+
+def probe(student: dict, reference: dict) -> dict[str, dict]:
+    """{test id: probe} on the functions of a namespace (the submission's; `reference` unused:
+    each function is probed alone, on fixed inputs)."""
+    def call(test: str, name: str):
+        def run():
+            if not callable(student.get(name)):
+                raise NotImplementedError(f"{name} is not defined")
+            return PROBES[test](student[name])
+        return run
+
+    return {test: call(test, test.removeprefix("test_")) for test in PROBES}
+
+
+# --- judges of the functions: the student's probe against the reference's ---------------------
+
+def _tensor(found: dict, key: str) -> torch.Tensor | None:
+    value = found.get(key)
+    return value if isinstance(value, torch.Tensor) else None
+
+
+def _same(found: dict, ref: dict, key: str, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
+    mine, want = _tensor(found, key), _tensor(ref, key)
+    return mine is not None and want is not None and mine.shape == want.shape and \
+        bool(torch.isfinite(mine).all()) and torch.allclose(mine.double(), want.double(), rtol=rtol, atol=atol)
+
+
+def _projector(U: torch.Tensor) -> torch.Tensor:
+    U = U.double()
+    return U @ U.T
+
+
+def judge_latent_subspace(mine: dict, ref: dict) -> list[Check]:
+    def shaped(suffix: str) -> bool:
+        U = _tensor(mine, "U" + suffix)
+        return U is not None and isinstance(mine.get("M" + suffix), int) and U.shape == (Z, mine["M" + suffix])
+
+    orthonormal = all(shaped(s) and torch.allclose(mine["U" + s].double().T @ mine["U" + s].double(),
+                                                   torch.eye(mine["M" + s], dtype=torch.float64), atol=1e-4)
+                      for s in ("", "_95"))
+    counts = all(mine.get("M" + s) == ref["M" + s] for s in ("", "_95"))
+    leading = all(shaped(s) for s in ("", "_95"))
+    for s in ("", "_95"):
+        if leading:
+            k = min(mine["M" + s], ref["M" + s])
+            leading = torch.allclose(_projector(mine["U" + s][:, :k]), _projector(ref["U" + s][:, :k]), atol=1e-3)
+    if not leading and all(shaped(s) for s in ("", "_95")):
+        hint = ("the directions differ from the principal components of the centred codes: are the codes "
+                "centred first, and the eigenvectors taken with the largest eigenvalues first "
+                "(torch.linalg.eigh sorts them in ascending order)?")
+    else:
+        hint = "U should be (Z, M), its columns the leading eigenvectors of the covariance."
+    return [
+        Check(1, orthonormal, "U is (Z, M) with orthonormal columns",
+              "U should be a (Z, M) tensor with orthonormal columns (eigenvectors as columns, not rows) "
+              "and M a Python int."),
+        Check(1, counts, "M keeps the requested share of the variance",
+              f"for the grader's codes M should be {ref['M']} at 0.8 and {ref['M_95']} at 0.95, got "
+              f"{mine.get('M')} and {mine.get('M_95')}: M is the smallest number of leading eigenvalues "
+              "whose sum reaches the share of the total (>=, largest eigenvalues first)."),
+        Check(1, leading, "the columns are the leading principal directions", hint),
+    ]
+
+
+def judge_subspace_alignment(mine: dict, ref: dict) -> list[Check]:
+    dots = _tensor(mine, "dots")
+    shape = "nothing" if dots is None else tuple(dots.shape)
+    return [Check(1, _same(mine, ref, "dots"), "the dot products of every pair of basis vectors",
+                  f"for U_i (16, 3) and U_j (16, 2) the result should be the 3 x 2 matrix U_i^T U_j with its "
+                  f"signs, got {shape}.")]
+
+
+def judge_fit_factor_path(mine: dict, ref: dict) -> list[Check]:
+    number = _tensor(mine, "number")
+    shapes = _tensor(mine, "inside") is not None and mine["inside"].shape == (23, 3) and \
+        number is not None and number.shape == (1, 3)
+    fits = _same(mine, ref, "inside", rtol=1e-3, atol=1e-3) and _same(mine, ref, "knots5", rtol=1e-3, atol=1e-3)
+    outside, ends = _tensor(mine, "outside"), _tensor(mine, "ends")
+    clamped = outside is not None and ends is not None and outside.shape == ends.shape and \
+        torch.allclose(outside.double(), ends.double(), rtol=1e-4, atol=1e-4)
+    return [
+        Check(1, shapes, "g(values) is (K, M), and (1, M) for one number",
+              "g should return (K, M) for K values and (1, M) for a single number."),
+        Check(1, fits, "the path is the least-squares piecewise-linear fit",
+              "on the grader's data the path differs from the least-squares fit with n_knots knots evenly "
+              "spaced from min(y) to max(y) and hat basis functions: is it one straight line, averages per "
+              "bin, or knots placed elsewhere (or n_knots ignored)?"),
+        Check(1, clamped, "outside the data's range the path stays at its end values",
+              "g below min(y) should equal g(min(y)), and above max(y) g(max(y)): clamp the values "
+              "before evaluating the hats."),
+    ]
+
+
+def judge_move_factor(mine: dict, ref: dict) -> list[Check]:
+    return [
+        Check(1, _same(mine, ref, "moved"), "the subspace coordinates are replaced by g(y), the rest kept",
+              "the moved codes differ from z - U U^T (z - centre) + U g(y): are the old coordinates removed "
+              "(not only g(y) added), and measured from the centre?"),
+        Check(1, _same(mine, ref, "moved_number"), "one target value for every code",
+              "with y a single number every code should move to that value (g(y) is (1, M): broadcast it)."),
+    ]
+
+
+def judge_beta_elbo(mine: dict, ref: dict) -> list[Check]:
+    terms = all(_same(mine, ref, f"{t}_{k}", rtol=1e-5, atol=1e-4) for t in ("recon", "kl") for k in ("b05", "b4"))
+    loss = all(_same(mine, ref, f"loss_{k}", rtol=1e-5, atol=1e-4) for k in ("b05", "b4"))
+    frames = all(_same(mine, ref, f"{t}_b4_frames", rtol=1e-5, atol=1e-4) for t in ("loss", "recon", "kl"))
+    return [
+        Check(1, terms, "recon and kl match the reference and do not depend on beta",
+              "recon = sum over bins of [log(pi) + eta + x^2 exp(-eta)] and kl = -1/2 sum over units of "
+              "(1 + logvar - mean^2 - exp(logvar)), each averaged over frames and free of beta."),
+        Check(1, loss, "loss = recon + beta * kl",
+              "the loss should weigh the KL term only: recon + beta * kl."),
+        Check(1, frames, "the same values for (B, T, .) and (N, .) inputs",
+              "a (4, 6, .) batch and the same 24 frames as (24, .) should give the same values: average "
+              "over every frame, sum over the last dimension."),
+    ]
+
+
+
+def judge_mmd(mine: dict, ref: dict) -> list[Check]:
+    rbf, imq = _same(mine, ref, "rbf", 1e-4, 1e-6), _same(mine, ref, "imq", 1e-4, 1e-6)
+    swapped = _same({"rbf": mine.get("imq")}, ref, "rbf", 1e-4, 1e-6)
+    hint = (" The two kernels look swapped." if swapped else
+            " Check the unbiased sums (leave out i = i' and j = j'), the squared distance and C = 2 Z.")
+    return [
+        Check(1, rbf and _same(mine, ref, "default", 1e-4, 1e-6), "the RBF estimate matches the reference",
+              "mmd(a, b, 'rbf') (also the default) differs from the unbiased estimate with k = exp(-d^2 / C)." + hint),
+        Check(1, imq, "the IMQ estimate matches the reference",
+              "mmd(a, b, 'imq') differs from the unbiased estimate with k = C / (C + d^2)." + hint),
+        Check(1, mine.get("unknown_kernel") == "ValueError", "an unknown kernel is a ValueError",
+              f"mmd(a, b, 'cosine') should raise ValueError; it gave {mine.get('unknown_kernel')!r}."),
+    ]
+
+
+def judge_lerp(mine: dict, ref: dict) -> list[Check]:
+    return [Check(1, _same(mine, ref, "path"), "(1 - t) z0 + t z1 for every t",
+                  "lerp should start at z0 (t = 0), end at z1 (t = 1) and return (S, Z) for t of shape (S,).")]
+
+
+def judge_slerp(mine: dict, ref: dict) -> list[Check]:
+    arcs = _same(mine, ref, "path", 1e-4, 1e-5) and _same(mine, ref, "unit_path", 1e-4, 1e-5)
+    parallel = _same(mine, ref, "parallel", 1e-4, 1e-5)
+    return [
+        Check(1, arcs, "the arc between the two codes, unit norm for unit codes",
+              "slerp should follow sin((1 - t) omega) / sin(omega) z0 + sin(t omega) / sin(omega) z1 with "
+              "omega the angle between the normalised codes; for unit codes every point has norm 1."),
+        Check(1, parallel, "parallel codes give the straight line, no NaN",
+              "for parallel codes (omega = 0) sin(omega) is 0: clamp the cosine to [-1, 1] and fall back to "
+              "linear interpolation."),
+    ]
+
+
+# --- judges of the results: the notebook's records against the bands ------------------------
+
+def _inside(value, band) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and band[0] <= value <= band[1]
+
+
+def _show(value) -> str:
+    return "nothing" if not isinstance(value, (int, float)) else f"{value:.3g}"
+
+
+def judge_subspaces(record: dict | None, bands: dict) -> list[Check]:
+    record = record or {}
+    dims = record.get("dims") or {}
+    dims_ok = all(dims.get(f) == bands["dims"][f] for f in FACTORS)
+    largest_ok = _inside(record.get("largest"), bands["largest"])
+    matrices_ok = dims_ok
+    for pair, want in bands["alignment"].items():
+        found = finite_numbers((record.get("alignment") or {}).get(pair), np.shape(want))
+        matrices_ok = matrices_ok and found is not None and \
+            np.allclose(np.abs(found), np.abs(want), atol=bands["alignment_atol"])
+    return [
+        Check(1, dims_ok, "M per factor matches the reference",
+              f"M per factor is {[dims.get(f) for f in FACTORS]}; the reference gives "
+              f"{[bands['dims'][f] for f in FACTORS]} on this course's sweeps (see latent_subspace)."),
+        Check(1, largest_ok, "the largest |dot product| between subspaces is in the reference's band",
+              f"largest |dot product| {_show(record.get('largest'))}, band {bands['largest'][0]:.3f} to "
+              f"{bands['largest'][1]:.3f}."),
+        Check(1, matrices_ok, "every pair's dot products match the reference (up to sign)",
+              "the alignment matrices differ from the reference's: they follow from latent_subspace and "
+              "subspace_alignment."),
+    ]
+
+
+def judge_moves(record: dict | None, bands: dict) -> list[Check]:
+    record = record or {}
+
+    def error(factor: str):
+        return (record.get(factor) or {}).get("error")
+
+    others = [((record.get(f) or {}).get("others") or {}).get(o) for f in ("f0", "f1") for o in FACTORS if o != f]
+    others_band = [bands[f]["others"][o] for f in ("f0", "f1") for o in FACTORS if o != f]
+    return [
+        Check(1, _inside(error("f0"), bands["f0"]["error"]), "moving f0 lands as close as the reference's",
+              f"median relative error of the f0 moves {_show(error('f0'))}, band {bands['f0']['error'][0]:.3f} "
+              f"to {bands['f0']['error'][1]:.3f} (see move_factor and fit_factor_path)."),
+        Check(1, _inside(error("f1"), bands["f1"]["error"]), "moving F1 lands as close as the reference's",
+              f"median relative error of the F1 moves {_show(error('f1'))}, band {bands['f1']['error'][0]:.3f} "
+              f"to {bands['f1']['error'][1]:.3f}."),
+        Check(1, all(_inside(v, b) for v, b in zip(others, others_band)),
+              "the other factors move as little as with the reference",
+              "how much the other factors moved differs from the reference's moves: "
+              + ", ".join(f"{_show(v)} (band {b[0]:.3f} to {b[1]:.3f})" for v, b in zip(others, others_band)) + "."),
+    ]
+
+
+def judge_beta(record: dict | None, bands: dict) -> list[Check]:
+    record = record or {}
+    curves = record.get("curves") or {}
+
+    def final(name: str, term: str):
+        values = finite_numbers((curves.get(name) or {}).get(term), (EPOCHS,))
+        return None if values is None else float(values[-1])
+
+    recon = {n: final(n, "recon") for n in SETTINGS}
+    kl = {n: final(n, "kl") for n in SETTINGS}
+    active = record.get("active") or {}
+    return [
+        Check(1, all(_inside(recon[n], bands["recon"][n]) for n in SETTINGS),
+              "the final reconstruction of each setting is in the reference's band",
+              "final train recon: " + ", ".join(f"{n} {_show(recon[n])} (band {bands['recon'][n][0]:.1f} to "
+                                                f"{bands['recon'][n][1]:.1f})" for n in SETTINGS) + "."),
+        Check(1, all(_inside(kl[n], bands["kl"][n]) for n in SETTINGS),
+              "the final KL term of each setting is in the reference's band",
+              "final train KL: " + ", ".join(f"{n} {_show(kl[n])} (band {bands['kl'][n][0]:.2f} to "
+                                             f"{bands['kl'][n][1]:.2f})" for n in SETTINGS)
+              + ". The KL's weight is beta (beta_elbo), rising from 0 in the warm-up."),
+        Check(1, all(_inside(active.get(n), bands["active"][n]) for n in SETTINGS),
+              "the active units of each setting are in the reference's range",
+              "active units: " + ", ".join(f"{n} {active.get(n)} (reference {bands['active'][n][0]:g} to "
+                                           f"{bands['active'][n][1]:g})" for n in SETTINGS) + "."),
+    ]
+
+
+def judge_wae(record: dict | None, bands: dict) -> list[Check]:
+    record = record or {}
+    recon = finite_numbers(record.get("recon"), (EPOCHS,))
+    penalty = finite_numbers(record.get("mmd"), (EPOCHS,))
+    final_recon = None if recon is None else float(recon[-1])
+    final_mmd = None if penalty is None else float(penalty[-1])
+    return [
+        Check(1, _inside(final_recon, bands["recon"]), "the WAE's final reconstruction is in the reference's band",
+              f"final train recon of the WAE {_show(final_recon)}, band {bands['recon'][0]:.1f} to {bands['recon'][1]:.1f}."),
+        Check(1, _inside(final_mmd, bands["mmd"]), "the WAE's final MMD term is in the reference's band",
+              f"final MMD term of the WAE {_show(final_mmd)}, band {bands['mmd'][0]:.4f} to {bands['mmd'][1]:.4f} "
+              "(see mmd: the IMQ kernel, unbiased)."),
+    ]
+
+
+JUDGES = {"test_latent_subspace": judge_latent_subspace, "test_subspace_alignment": judge_subspace_alignment,
+          "test_fit_factor_path": judge_fit_factor_path, "test_move_factor": judge_move_factor,
+          "test_beta_elbo": judge_beta_elbo, "test_mmd": judge_mmd, "test_lerp": judge_lerp,
+          "test_slerp": judge_slerp, "test_subspaces": judge_subspaces, "test_moves": judge_moves,
+          "test_beta": judge_beta, "test_wae": judge_wae}
+
+
+# --- bands: from reference runs on the course's data, on the grading machine ----------------
+
+def _around(values, floor: float, spreads: float = 4.0) -> list[float]:
+    values = np.asarray(values, dtype=float)
+    width = max(spreads * float(values.std()), floor)
+    return [float(values.min()) - width, float(values.max()) + width]
+
+
+def make_bands(records: dict, namespace: dict, speakers: dict, extra_seeds: tuple[int, ...] = (1, 2)) -> dict:
+    """Bands from the reference notebook's records on the course's data, plus part 2's runs
+    repeated with other seeds for the spread.
+
+    Part 1 uses no training: the same code on the same sweeps and weights gives the same
+    numbers, so its bands only absorb floating-point differences. Part 2's widths come from the
+    spread over seeds (the notebook's seed 0 and `extra_seeds`), with a floor.
+    """
+    from vaelab_core.datasets import concat
+    from vaelab_core.training import new_model, train
+
+    subspaces, moves = records["test_subspaces"], records["test_moves"]
+    bands = {"test_subspaces": {"dims": subspaces["dims"], "alignment": subspaces["alignment"],
+                                "alignment_atol": 0.02,
+                                "largest": [subspaces["largest"] - 0.02, subspaces["largest"] + 0.02]},
+             "test_moves": {f: {"error": [max(0.0, moves[f]["error"] - max(0.01, 0.15 * moves[f]["error"])),
+                                          moves[f]["error"] + max(0.01, 0.15 * moves[f]["error"])],
+                                "others": {o: [max(0.0, v - max(0.01, 0.15 * v)), v + max(0.01, 0.15 * v)]
+                                           for o, v in moves[f]["others"].items()}} for f in ("f0", "f1")}}
+
+    joint = concat(speakers["A"], speakers["B"], name="A+B")
+    beta_vae, wae_class, active_units = namespace["BetaVAE"], namespace["WAE"], namespace["active_units"]
+    curves, active = records["test_beta"]["curves"], records["test_beta"]["active"]
+    recon = {n: [curves[n]["recon"][-1]] for n in SETTINGS}
+    kl = {n: [curves[n]["kl"][-1]] for n in SETTINGS}
+    units = {n: [active[n]] for n in SETTINGS}
+    wae_recon, wae_mmd = [records["test_wae"]["recon"][-1]], [records["test_wae"]["mmd"][-1]]
+    for seed in extra_seeds:
+        for name, setting in SETTINGS.items():
+            model = new_model(lambda: beta_vae(**setting), seed=seed)
+            history = train(model, joint, epochs=EPOCHS, seed=seed, progress=False)
+            recon[name].append(history["train"]["recon"][-1])
+            kl[name].append(history["train"]["kl"][-1])
+            units[name].append(active_units(model, joint.train))
+        model = new_model(wae_class, seed=seed)
+        history = train(model, joint, epochs=EPOCHS, seed=seed, progress=False)
+        wae_recon.append(history["train"]["recon"][-1])
+        wae_mmd.append(history["train"]["kl"][-1])
+    bands["test_beta"] = {
+        "recon": {n: _around(v, 0.01 * abs(float(np.mean(v)))) for n, v in recon.items()},
+        "kl": {n: _around(v, max(0.5, 0.1 * abs(float(np.mean(v))))) for n, v in kl.items()},
+        "active": {n: [min(v) - 1, max(v) + 1] for n, v in units.items()},
+    }
+    bands["test_wae"] = {"recon": _around(wae_recon, 0.01 * abs(float(np.mean(wae_recon)))),
+                         "mmd": _around(wae_mmd, max(0.002, 0.25 * abs(float(np.mean(wae_mmd)))))}
+    bands["spread"] = {"beta_recon": recon, "beta_kl": kl, "active_units": units, "wae_recon": wae_recon,
+                       "wae_mmd": wae_mmd}
+    return bands
+
+
+def summary(results: dict) -> str:
+    """The demo's printout of this lab's results.json, beside the seed's figures."""
+    seed = results["seed_reported"]
+    sub = results["subspaces"]
+    lines = [f"  M per factor (f0, F1, F2, F3): ours {[sub['M'][f] for f in FACTORS]}, the seed's "
+             f"{[seed['M'][f] for f in FACTORS]}",
+             f"  largest |dot product| between subspaces: ours {sub['largest_alignment']:.2f}, the seed's "
+             f"{seed['largest_alignment']}",
+             f"  moving f0: median error {results['moves']['f0']['error']:.1%}; moving F1: "
+             f"{results['moves']['f1']['error']:.1%}"]
+    for name, row in results["beta"].items():
+        lines.append(f"  {name:>9}: recon {row['recon']:8.1f}  KL {row['kl']:6.2f}  active units {row['active_units']}")
+    lines.append(f"  WAE: recon {results['wae']['recon']:.1f}, MMD to the prior "
+                 + ", ".join(f"{k} {v:.4f}" for k, v in results["wae"]["prior_mmd"].items()))
+    lines.append(f"  notebook time: {results['seconds']:.0f} s")
+    return "\n".join(lines)

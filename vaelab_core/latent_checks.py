@@ -1,0 +1,747 @@
+"""Public self-checks for the latent-space lab: subspaces, factor paths, beta-VAE, MMD, interpolation.
+
+The second lab's notebook has students write eight plain functions; after each, a locked cell
+calls the matching check here, e.g. `check_latent_subspace(latent_subspace)`. A check calls the
+student's function on small inputs and either prints one line "✓ <function>() passed: ..." or
+stops the notebook with a message that says what was expected, what came back, and the likely
+mistake (the tone and the error class are those of `vaelab_core.selfcheck`).
+
+What is checked, and how. This module is installed on students' machines and, like the rest of
+`vaelab_core`, holds NO reference implementation. Every check works from:
+
+- properties any correct answer has (shapes, orthonormal columns, symmetry, unit norms, the part
+  of z outside a subspace left alone, recon and kl independent of beta, ...);
+- hand-built inputs whose answer is known by construction (data spread along known orthogonal
+  directions with known variances, a function that is exactly piecewise linear on the knots,
+  vectors at a known angle, identical point sets);
+- a few numbers written out for two-point cases, each with a comment saying how it is obtained.
+
+Each check runs in a fraction of a second with its own seeded random state, leaves the notebook's
+random state as it was, and turns the student's exceptions into a message (a stub's
+NotImplementedError reads "not implemented yet").
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+
+import torch
+
+from vaelab_core import spec
+from vaelab_core.selfcheck import SelfCheckFailed, _call, _fail, _own_random_state, _passed
+
+__all__ = [
+    "SelfCheckFailed",
+    "check_latent_subspace",
+    "check_subspace_alignment",
+    "check_fit_factor_path",
+    "check_move_factor",
+    "check_beta_elbo",
+    "check_mmd",
+    "check_lerp",
+    "check_slerp",
+]
+
+
+# --- shared helpers ---------------------------------------------------------------------------
+
+def _call_hinted(method: str, hint: str, fn: Callable, *args, **kwargs):
+    """`_call`, with the likely cause appended when the student's function raised an error."""
+    try:
+        return _call(method, lambda: fn(*args, **kwargs))
+    except SelfCheckFailed as err:
+        if "not implemented yet" in err.message:
+            raise
+        _fail(method, f"{err.message}. {hint}")
+
+
+def _tensor(method: str, what: str, value, shape: tuple[int, ...], hint: str = "") -> torch.Tensor:
+    """The student's tensor, detached, after checking its type, shape, dtype and finiteness."""
+    if not isinstance(value, torch.Tensor):
+        _fail(method, f"{what} should be a torch.Tensor, got {type(value).__name__}.")
+    if tuple(value.shape) != shape:
+        _fail(method, f"{what} should have shape {shape}, got {tuple(value.shape)}. {hint}".strip())
+    if value.dtype != torch.float32:
+        _fail(method, f"{what} should be float32 like the inputs, got {value.dtype} "
+                      "(convert back with .float() if you computed in another precision).")
+    if not torch.isfinite(value).all():
+        _fail(method, f"{what} contains NaN or infinity. {hint}".strip())
+    return value.detach()
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-4, rtol: float = 1e-4) -> bool:
+    return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=atol, rtol=rtol)
+
+
+def _show(t: torch.Tensor, digits: int = 3) -> str:
+    return str(t.detach().double().numpy().round(digits).tolist())
+
+
+# --- 1. latent_subspace -----------------------------------------------------------------------
+
+# Per-axis values of a factorial design: every combination of one value per axis is a data
+# point (4 x 8 x 4 = 128 points). Each axis has mean 0 and mean square 5, 3 and 2, and as every
+# axis is symmetric around 0 the cross products cancel exactly: the covariance is exactly
+# diag(5, 3, 2) (up to the 1/N or 1/(N-1) factor), so the eigenvalue shares are 0.5, 0.3, 0.2.
+_AXIS_VALUES = ((-3.0, -1.0, 1.0, 3.0),                              # mean square 20/4 = 5
+                (-3.0, -1.0, -1.0, -1.0, 1.0, 1.0, 1.0, 3.0),        # mean square 24/8 = 3
+                (-2.0, 0.0, 0.0, 2.0))                               # mean square 8/4 = 2
+_AXIS_VARIANCES = (5.0, 3.0, 2.0)
+
+
+def _factorial_points() -> torch.Tensor:
+    """(128, 3) points whose covariance is exactly diag(5, 3, 2), mean exactly 0."""
+    return torch.tensor(list(itertools.product(*_AXIS_VALUES)), dtype=torch.float64)
+
+
+def _subspace_result(m: str, out, z_dim: int) -> tuple[torch.Tensor, int]:
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        _fail(m, f"should return a tuple (U, M), got {type(out).__name__}.")
+    u, count = out
+    if isinstance(count, torch.Tensor) or not isinstance(count, int) or isinstance(count, bool):
+        _fail(m, f"M should be a Python int, got {type(count).__name__} ({count!r}): "
+                 "use int(...) (or .item() on a one-element tensor).")
+    if not isinstance(u, torch.Tensor) or u.dim() != 2:
+        _fail(m, f"U should be a 2-D torch.Tensor (Z, M), got "
+                 f"{tuple(u.shape) if isinstance(u, torch.Tensor) else type(u).__name__}.")
+    if tuple(u.shape) == (count, z_dim) and count != z_dim:
+        _fail(m, f"U has shape {tuple(u.shape)} = (M, Z): the eigenvectors are its rows. They should "
+                 f"be its columns, shape (Z, M) = ({z_dim}, {count}). torch.linalg.eigh returns the "
+                 "eigenvectors as COLUMNS: take eigenvectors[:, :M], not eigenvectors[:M].")
+    if u.shape[0] != z_dim:
+        _fail(m, f"U should have Z = {z_dim} rows (one per latent dimension), got shape {tuple(u.shape)}.")
+    if u.shape[1] != count:
+        _fail(m, f"U has {u.shape[1]} columns but M = {count}: U holds exactly the first M "
+                 "eigenvectors, one per column.")
+    u = _tensor(m, "U", u, (z_dim, count))
+    gram = u.T.double() @ u.double()
+    if not _close(gram, torch.eye(count, dtype=torch.float64), atol=1e-3):
+        norms = gram.diagonal().sqrt()
+        off = gram - torch.diag(gram.diagonal())
+        if off.abs().max() < 1e-3:
+            _fail(m, f"the columns of U are orthogonal but not of unit length (norms {_show(norms)}): "
+                     "eigenvectors from torch.linalg.eigh already have norm 1; do not scale them by "
+                     "the eigenvalues or standard deviations.")
+        _fail(m, f"the columns of U should be orthonormal (U^T U = I), but U^T U = {_show(gram)}. "
+                 "Are they the eigenvectors of the covariance matrix (columns of eigh's result)?")
+    return u, count
+
+
+@_own_random_state
+def check_latent_subspace(fn: Callable) -> None:
+    """latent_subspace(z, variance) -> (U, M): centred PCA, descending order, smallest M reaching the share."""
+    m = "latent_subspace"
+    gen = torch.Generator().manual_seed(11)
+    z_dim = 5
+    # A random orthonormal basis (columns of Q): the spread lies along q1, q2, q3 with variances
+    # 5, 3, 2; the mean lies along q3, far from 0 (length 10), so that without centring q3 looks
+    # like the main direction (second moment 2 + 100) while q4, q5 carry no variance at all.
+    q, _ = torch.linalg.qr(torch.randn(z_dim, z_dim, generator=gen, dtype=torch.float64))
+    mean_dir = q[:, 2]
+    z = (_factorial_points() @ q[:, :3].T + 10.0 * mean_dir).float()
+    cov = q[:, :3] @ torch.diag(torch.tensor(_AXIS_VARIANCES, dtype=torch.float64)) @ q[:, :3].T
+
+    u, count = _subspace_result(m, _call(m, fn, z.clone(), 0.7), z_dim)
+    proj = u.double() @ u.double().T
+    if (u[:, 0].double() @ mean_dir).abs() > 0.9:
+        _fail(m, "the first column of U points along the data's MEAN, a direction of small variance: "
+                 "z was not centred, so the mean's square dominated. Subtract the mean over the N codes, "
+                 "z - z.mean(0), before computing the covariance.")
+    captured = torch.einsum("zk,zy,yk->k", u.double(), cov, u.double())  # variance along each column
+    if captured[0] < 4.9 or (captured[1:] > captured[:-1] + 1e-3).any():
+        _fail(m, f"the data's variance along the columns of U is {_show(captured, 2)}; the first column "
+                 "should hold the largest (5.0), then decreasing. torch.linalg.eigh returns the "
+                 "eigenvalues in ASCENDING order: reverse both eigenvalues and eigenvector columns "
+                 "(e.g. .flip(0) and .flip(1)) before taking the leading ones.")
+    if count != 2:
+        if count == 1:
+            cause = ("the first component holds 50% < 70%: M is the smallest number of components whose "
+                     "share is AT LEAST the asked variance, counting the component that reaches it "
+                     "(you counted the components before the share was reached).")
+        elif count == 3:
+            cause = ("the first two already hold 80% >= 70%: one component too many. Count the components "
+                     "up to and including the first one where the cumulative share reaches the variance.")
+        else:
+            cause = "compare the cumulative eigenvalue shares (0.5, 0.8, 1.0, 1.0, 1.0) with 0.7."
+        _fail(m, f"data with eigenvalue shares 50%, 30%, 20% and variance=0.7 should give M = 2, got "
+                 f"M = {count}; {cause}")
+    want = q[:, :2] @ q[:, :2].T
+    if not _close(proj, want, atol=1e-3):
+        _fail(m, "U does not span the two directions of largest variance (compared as projectors U U^T, "
+                 "which ignore the eigenvectors' arbitrary signs). Take the eigenvectors as the COLUMNS "
+                 "of eigh's result, ordered by decreasing eigenvalue, from the covariance of the "
+                 "centred codes.")
+
+    # Exact ties: axis-aligned copy of the same design (variances 5, 3, 2 on latent axes 1, 3, 0,
+    # a constant offset on the others). Cumulative shares are exactly 0.5, 0.8, 1.0 here, so
+    # variance = 0.5 and 0.8 are reached exactly and must count as reached ("at least").
+    pts = _factorial_points().float()
+    z = torch.zeros(len(pts), z_dim)
+    z[:, 1], z[:, 3], z[:, 0] = pts[:, 0], pts[:, 1], pts[:, 2]
+    z[:, 2], z[:, 4] = 10.0, -4.0
+    wanted = {0.45: 1, 0.5: 1, 0.79: 2, 0.8: 2, 0.81: 3, 0.95: 3}
+    got = {v: _subspace_result(m, _call(m, fn, z.clone(), v), z_dim)[1] for v in wanted}
+    wrong = {v: got[v] for v in wanted if got[v] != wanted[v]}
+    if wrong:
+        ties = {0.5, 0.8}
+        if set(wrong) <= ties and all(got[v] == wanted[v] + 1 for v in wrong):
+            cause = ("only where the share is reached EXACTLY is M one too many: 'at least' means the "
+                     "cumulative share >= variance, not > variance.")
+        elif all(got[v] == wanted[v] - 1 for v in wrong):
+            cause = ("M is one too small: count the component whose share reaches the variance too.")
+        elif all(got[v] == wanted[v] + 1 for v in wrong):
+            cause = ("M is one too many: the count stops at the first component where the cumulative "
+                     "share reaches the variance (an index from 0 is one less than a count).")
+        else:
+            cause = "M is the smallest number of leading components whose eigenvalues sum to >= variance x total."
+        _fail(m, f"eigenvalue shares 50%, 30%, 20% (cumulative 0.5, 0.8, 1.0): expected M = "
+                 f"{wanted} for these variances, got {got}; {cause}")
+    _passed(m, "centred, descending eigenvectors as orthonormal columns, the smallest M reaching the share")
+
+
+# --- 2. subspace_alignment --------------------------------------------------------------------
+
+@_own_random_state
+def check_subspace_alignment(fn: Callable) -> None:
+    """subspace_alignment(U_i, U_j) -> (M_i, M_j) dot products of columns, signs kept, no normalising."""
+    m = "subspace_alignment"
+    r = 1 / math.sqrt(2)
+    # Columns written out in Z = 4: U_i = [e1, (e2 + e3)/sqrt2], U_j = [e2, -e1, e4].
+    u_i = torch.tensor([[1.0, 0.0], [0.0, r], [0.0, r], [0.0, 0.0]])
+    u_j = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    # Their dot products by hand: e1.e2 = 0, e1.(-e1) = -1, e1.e4 = 0; (e2+e3)/sqrt2 . e2 = 1/sqrt2.
+    want = torch.tensor([[0.0, -1.0, 0.0], [r, 0.0, 0.0]])
+    shape_hint = ("Entry (a, b) is the dot product of column a of U_i with column b of U_j, i.e. "
+                  "U_i^T U_j (shape (M_i, M_j)); U_i U_j^T multiplies the wrong dimensions.")
+    out = _call_hinted(m, shape_hint, fn, u_i.clone(), u_j.clone())
+    if isinstance(out, torch.Tensor) and tuple(out.shape) == (3, 2):
+        _fail(m, "got shape (M_j, M_i) = (3, 2): rows belong to U_i's columns, so the result is "
+                 "U_i^T U_j of shape (M_i, M_j) = (2, 3), not U_j^T U_i.")
+    if isinstance(out, torch.Tensor) and tuple(out.shape) == (4, 4):
+        _fail(m, f"got shape (Z, Z) = (4, 4), which is U_i U_j^T. {shape_hint}")
+    got = _tensor(m, "the alignment matrix", out, (2, 3), shape_hint)
+    if not _close(got, want):
+        if _close(got, want.abs()):
+            cause = ("it equals the expected matrix with absolute values: keep the signs, a column of "
+                     "U_j that is minus a column of U_i gives -1.")
+        elif _close(got, -want):
+            cause = "the signs are flipped."
+        else:
+            cause = "each entry is the plain dot product of column a of U_i with column b of U_j."
+        _fail(m, f"for U_i = [e1, (e2+e3)/sqrt2] and U_j = [e2, -e1, e4] expected {_show(want)}, got "
+                 f"{_show(got)}; {cause}")
+    # Dot products, not cosines nor averages: scale one column by 2, one entry doubles.
+    u_j2 = u_j.clone()
+    u_j2[:, 1] *= 2
+    want2 = want.clone()
+    want2[:, 1] *= 2
+    got2 = _tensor(m, "the alignment matrix", _call_hinted(m, shape_hint, fn, u_i.clone(), u_j2), (2, 3))
+    if not _close(got2, want2):
+        _fail(m, f"with the second column of U_j doubled (-2 e1) expected {_show(want2)}, got {_show(got2)}: "
+                 "return the plain dot products U_i^T U_j; do not normalise by the norms (cosines), by "
+                 "M or by Z.")
+    _passed(m, "(M_i, M_j) dot products of the columns, signs kept, not normalised")
+
+
+# --- 3. fit_factor_path -----------------------------------------------------------------------
+
+def _path_values(m: str, g, values, k: int, n_coords: int, what: str) -> torch.Tensor:
+    out = _call(m, g, values)
+    return _tensor(m, what, out, (k, n_coords),
+                   "g(values) returns one row of M subspace coordinates per value; a single number "
+                   "counts as one value.")
+
+
+def _kinks(values: torch.Tensor, grid: torch.Tensor, tol: float = 1e-4) -> list[float]:
+    """Grid points where the slope of a sampled curve changes (in any coordinate)."""
+    slopes = values.double().diff(dim=0) / grid.double().diff()[:, None]
+    change = (slopes[1:] - slopes[:-1]).abs().max(dim=1).values
+    return [float(grid[i + 1]) for i in torch.nonzero(change > tol).flatten().tolist()]
+
+
+def _describe_bends(found: list[float]) -> str:
+    """Group adjacent kink points (a knot between grid points bends two neighbouring intervals)."""
+    groups: list[list[float]] = []
+    for x in found:
+        if groups and x - groups[-1][-1] <= 1.5:
+            groups[-1].append(x)
+        else:
+            groups.append([x])
+    return ", ".join(f"{sum(g) / len(g):.1f}" for g in groups[:12]) + (" ..." if len(groups) > 12 else "")
+
+
+def _bends_only_at(found: list[float], knots: list[float]) -> bool:
+    return all(min(abs(x - k) for k in knots) <= 1.01 for x in found)
+
+
+@_own_random_state
+def check_fit_factor_path(fn: Callable) -> None:
+    """fit_factor_path(y, coords, n_knots) -> g: least-squares piecewise-linear path, knots on the data range."""
+    m = "fit_factor_path"
+    # Case 1: noise-free samples of a path that is exactly piecewise linear on the knots of
+    # n_knots = 5 over [100, 300] Hz: knots 100, 150, 200, 250, 300 with the values below.
+    lo, hi, n_knots = 100.0, 300.0, 5
+    knots = [100.0, 150.0, 200.0, 250.0, 300.0]
+    knot_values = torch.tensor([[0.0, 1.0], [1.0, 0.5], [0.5, -0.5], [1.5, 0.0], [1.0, 1.5]])
+    s = torch.linspace(0, 1, 21)
+    y = torch.cat([100.0 + 50.0 * (k + s) for k in range(4)])
+    coords = torch.cat([(1 - s)[:, None] * knot_values[k] + s[:, None] * knot_values[k + 1] for k in range(4)])
+    g = _call(m, fn, y.clone(), coords.clone(), n_knots)
+    if not callable(g):
+        _fail(m, f"should return a function g (values -> coordinates), got {type(g).__name__}.")
+    grid = torch.arange(lo, hi + 1, 1.0)  # 1 Hz steps: the knots are grid points
+    along = _path_values(m, g, grid, len(grid), 2, f"g(values) for {len(grid)} values")
+    _path_values(m, g, 150.0, 1, 2, "g(150.0) for a Python number")
+    _path_values(m, g, torch.tensor(150.0), 1, 2, "g(torch.tensor(150.0)) for a 0-d tensor")
+
+    steps = along.double().diff(dim=0).abs().max()
+    if steps > 0.1:  # the path moves at most 1 unit per 50 Hz, i.e. 0.02 per 1 Hz step
+        _fail(m, f"g jumps by up to {steps:.2f} between values 1 Hz apart: it is not continuous. Per-bin "
+                 "averages give a piecewise-constant g; use the hat basis functions (1 at their knot, "
+                 "falling linearly to 0 at the neighbouring knots) so that g is linear between knots.")
+    found = _kinks(along, grid)
+    if along.double().diff(dim=0).abs().max() < 1e-6:
+        _fail(m, f"g is constant ({_show(along[0])}) over the whole range of y: the knot values are not "
+                 "fitted to the data. Is every knot's hat function non-zero for some samples (knots from "
+                 "y.min() to y.max())?")
+    if not found:
+        _fail(m, "g is a single straight line over the whole range: that is a linear regression. g should "
+                 "bend at the knots: fit one value per knot with the hat basis functions.")
+    if not _bends_only_at(found, knots[1:-1]):
+        from_zero = [hi * k / (n_knots - 1) for k in range(n_knots)]
+        cause = (f"the {n_knots} knots should be evenly spaced from y.min() = {lo:g} to y.max() = {hi:g} "
+                 f"(at {knots}), and g linear between them.")
+        if _bends_only_at(found, from_zero):
+            cause = (f"these are knots evenly spaced from 0 to y.max() ({from_zero}); they start at "
+                     f"y.min() = {lo:g}, not at 0: torch.linspace(y.min(), y.max(), n_knots).")
+        elif len(found) > 2 * (n_knots - 2):
+            cause += " More bends than interior knots: is n_knots passed on (not a fixed number)?"
+        _fail(m, f"for y in [{lo:g}, {hi:g}] and n_knots = {n_knots}, g bends at y = {_describe_bends(found)}; "
+                 f"{cause}")
+    at_knots = _path_values(m, g, torch.tensor(knots), n_knots, 2, "g(knots)")
+    if not _close(at_knots, knot_values, atol=2e-3):
+        _fail(m, f"noise-free data lying exactly on a piecewise-linear path through {_show(knot_values, 2)} "
+                 f"at the knots {knots}: g(knots) gave {_show(at_knots)}. Fit the knot values by least "
+                 "squares (torch.linalg.lstsq) on the hat-basis design matrix, one row per sample.")
+
+    outside = _path_values(m, g, torch.tensor([50.0, 0.0, 400.0, 1000.0]), 4, 2, "g(values outside the range)")
+    ends = at_knots[[0, 0, -1, -1]]
+    if not _close(outside, ends, atol=2e-3):
+        _fail(m, f"outside [y.min(), y.max()] = [{lo:g}, {hi:g}] g should stay at its end values "
+                 f"{_show(ends[[0, 2]])}, but g(50, 0, 400, 1000) = {_show(outside)}: the path is extrapolated. "
+                 "Clamp the inputs to [y.min(), y.max()] before evaluating the basis.")
+
+    # Case 2: a straight line plus noise +e / -e at every y (each y appears twice): the noise
+    # cancels in the least-squares normal equations, so the fit is the line itself.
+    y2 = (100.0 + 200.0 * torch.linspace(0, 1, 41)).repeat_interleave(2)
+    line = torch.stack([0.01 * y2 - 1.0, 2.0 - 0.004 * y2], dim=1)
+    noise = torch.tensor([[0.3, -0.2], [-0.3, 0.2]]).repeat(41, 1)
+    g2 = _call(m, fn, y2.clone(), line + noise, 4)
+    if not callable(g2):
+        _fail(m, f"should return a function g, got {type(g2).__name__}.")
+    along2 = _path_values(m, g2, grid, len(grid), 2, f"g(values) for {len(grid)} values")
+    want2 = torch.stack([0.01 * grid - 1.0, 2.0 - 0.004 * grid], dim=1)
+    if not _close(along2, want2, atol=2e-3):
+        worst = (along2 - want2).abs().max()
+        _fail(m, f"samples of a straight line with noise of +-0.3 placed symmetrically (every y twice, "
+                 f"once +e and once -e): the least-squares fit is the line itself, but g is up to "
+                 f"{worst:.3f} away from it. Fit all samples at once by least squares, not by "
+                 "interpolating or averaging a few samples near each knot.")
+
+    # Case 3: a V-shaped path with its corner at 150 Hz, between the knots 100 and 200 of
+    # n_knots = 3: g must stay straight on [100, 200] and [200, 300], so the corner is NOT
+    # reproduced. A g that follows the corner uses more knots than asked.
+    y3 = torch.linspace(lo, hi, 201)
+    v = ((y3 - 150.0).abs() / 50.0)[:, None].repeat(1, 2) * torch.tensor([1.0, -1.0])
+    g3 = _call(m, fn, y3.clone(), v, 3)
+    if not callable(g3):
+        _fail(m, f"should return a function g, got {type(g3).__name__}.")
+    found3 = _kinks(_path_values(m, g3, grid, len(grid), 2, "g(values)"), grid)
+    if not _bends_only_at(found3, [200.0]):
+        _fail(m, f"with n_knots = 3 over [100, 300] the only interior knot is 200, so g may bend only "
+                 f"there; it bends at y = {_describe_bends(found3)}. Use the n_knots argument (the "
+                 "default 8 is only the default).")
+    _passed(m, "continuous piecewise-linear least-squares path, knots from y.min() to y.max(), clamped")
+
+
+# --- 4. move_factor ---------------------------------------------------------------------------
+
+def _example_path(values) -> torch.Tensor:
+    """A factor path written out for this check: (K,) values (or a number) -> (K, 2) coordinates."""
+    v = torch.as_tensor(values, dtype=torch.float32).reshape(-1)
+    return torch.stack([0.01 * v - 1.0, 2.0 - 0.005 * v], dim=1)
+
+
+@_own_random_state
+def check_move_factor(fn: Callable) -> None:
+    """move_factor(z, U, g, y, centre): only the subspace part changes, to g(y) around the centre."""
+    m = "move_factor"
+    gen = torch.Generator().manual_seed(13)
+    n, z_dim = 6, 5
+    r = 1 / math.sqrt(2)
+    u = torch.tensor([[r, 0.0], [r, 0.0], [0.0, 0.6], [0.0, 0.8], [0.0, 0.0]])  # orthonormal columns
+    centre = torch.tensor([1.0, -2.0, 3.0, 0.5, -1.0])
+    z = 2 * torch.randn(n, z_dim, generator=gen)
+    shape_hint = ("With codes as rows, the projection onto the subspace is (z - centre) @ U @ U.T, "
+                  "i.e. the projector U U^T (Z x Z); U^T U is the M x M identity.")
+    for y, label in ((torch.tensor([100.0, 150.0, 200.0, 250.0, 300.0, 120.0]), "y of shape (N,)"),
+                     (180.0, "a number y")):
+        z_in = z.clone()
+        out = _call_hinted(m, shape_hint, fn, z_in, u.clone(), _example_path, y, centre.clone())
+        if not torch.equal(z_in, z):
+            _fail(m, "z was changed in place: build z_new as a new tensor and leave z as it was.")
+        z_new = _tensor(m, f"z_new for {label}", out, (n, z_dim),
+                        "z_new has the shape of z: one moved code per row.")
+        target = _example_path(y).expand(n, 2)
+        moved = z_new - z
+        outside = moved - moved @ u @ u.T
+        if outside.abs().max() > 1e-4:
+            _fail(m, f"for {label}, the part of z orthogonal to the subspace changed (by up to "
+                     f"{outside.abs().max():.3f}); only the component along the columns of U may change. "
+                     f"{shape_hint}")
+        coords = (z_new - centre) @ u
+        if not _close(coords, target, atol=1e-4):
+            if _close(coords, target + (z - centre) @ u, atol=1e-4):
+                cause = ("the path's coordinates were ADDED to z without removing z's own component in "
+                         "the subspace first: z - U U^T (z - centre) + U g(y).")
+            elif _close(coords, target - centre @ u, atol=1e-4):
+                cause = ("the centre is missing: the subspace was found for centred codes, so remove "
+                         "U U^T (z - centre), not U U^T z.")
+            elif (_close(coords, target + centre @ u, atol=1e-4)
+                  or _close(coords, target - (z - centre) @ u, atol=1e-4)):
+                cause = "check the signs: z - U U^T (z - centre) + U g(y)."
+            else:
+                cause = "z_new = z - U U^T (z - centre) + U g(y)."
+            _fail(m, f"for {label}, the coordinates U^T (z_new - centre) should equal g(y) = "
+                     f"{_show(target[:2])} ..., got {_show(coords[:2])} ...; {cause}")
+    _passed(m, "the part of z outside the subspace is kept, its coordinates become g(y), for y a number or (N,)")
+
+
+# --- 5. beta_elbo -----------------------------------------------------------------------------
+
+def _elbo_terms(m: str, fn: Callable, *args) -> tuple[torch.Tensor, float, float, float]:
+    out = _call(m, fn, *args)
+    if not isinstance(out, (tuple, list)) or len(out) != 3:
+        _fail(m, f"should return a tuple (loss, recon, kl), got {type(out).__name__}.")
+    for name, value in zip(("loss", "recon", "kl"), out):
+        if not isinstance(value, torch.Tensor) or value.dim() != 0:
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            _fail(m, f"{name} should be a 0-d tensor (averaged over frames), got {shape}.")
+    return out[0], out[0].item(), out[1].item(), out[2].item()
+
+
+def _near(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-4)
+
+
+@_own_random_state
+def check_beta_elbo(fn: Callable) -> None:
+    """beta_elbo(x, eta, mean, logvar, beta) -> (loss, recon, kl): loss = recon + beta kl, per frame."""
+    m = "beta_elbo"
+    b, t, f, zd = 2, 3, 7, 4
+    frames = b * t
+    x0, eta0 = torch.zeros(b, t, f), torch.zeros(b, t, f)
+    ones, zeros = torch.ones(b, t, zd), torch.zeros(b, t, zd)
+
+    # x = 0, eta = 0: each bin gives log(pi); mean = 1, logvar = 0: each dimension gives 1/2.
+    _, loss, recon, kl = _elbo_terms(m, fn, x0, eta0, ones, zeros, 1.0)
+    want_r, want_k = f * spec.LOG_PI, zd / 2
+    if not _near(recon, want_r):
+        cause = "recon = sum over the F bins of log(pi) + eta + x^2 exp(-eta), averaged over frames."
+        if _near(recon, 0.0):
+            cause = "the constant log(pi) of each bin is missing."
+        elif _near(recon, frames * want_r):
+            cause = f"it is {frames} times too large for {frames} frames: average over frames, sum over bins only."
+        elif _near(recon, spec.LOG_PI):
+            cause = "it is F times too small: sum over the F bins (last dimension), average over the frames."
+        _fail(m, f"recon for x = 0 and eta = 0 at each of F = {f} bins: expected F log(pi) = {want_r:.4f}, "
+                 f"got {recon:.4f}; {cause}")
+    if not _near(kl, want_k):
+        cause = "kl = -1/2 sum over Z of (1 + logvar - mean^2 - exp(logvar)), averaged over frames."
+        if _near(kl, 2 * want_k):
+            cause = "it is twice the expected value: the factor 1/2 is missing."
+        elif _near(kl, -want_k):
+            cause = "it has the wrong sign: a KL divergence is never negative."
+        elif _near(kl, frames * want_k):
+            cause = f"it is {frames} times too large for {frames} frames: average over frames, sum over Z."
+        elif _near(kl, 0.5):
+            cause = "it is Z times too small: sum over the latent dimensions, average over frames."
+        _fail(m, f"kl for mean = 1 and logvar = 0 in each of Z = {zd} dimensions: expected Z/2 = {want_k:.4f}, "
+                 f"got {kl:.4f}; {cause}")
+    if not _near(loss, recon + kl):
+        cause = "loss = recon + beta * kl."
+        if _near(loss, kl):
+            cause = ("with beta = 1 the loss is kl alone: is it (1 - beta) recon + beta kl, a mixture? The "
+                     "beta-VAE loss is recon + beta * kl.")
+        _fail(m, f"with beta = 1, loss should be recon + kl = {recon + kl:.4f}, got {loss:.4f}; {cause}")
+
+    # x = 1, eta = 0: each bin gives log(pi) + 1. mean = 0, logvar = 0: q is the prior, kl = 0.
+    _, _, recon, kl = _elbo_terms(m, fn, torch.ones(b, t, f), eta0, zeros, zeros, 1.0)
+    if not _near(recon, f * (spec.LOG_PI + 1)):
+        _fail(m, f"recon for x = 1 and eta = 0 at every bin: expected F (log(pi) + 1) = "
+                 f"{f * (spec.LOG_PI + 1):.4f}, got {recon:.4f}. Each bin adds x^2 exp(-eta).")
+    if not _near(kl, 0.0):
+        _fail(m, f"kl should be 0 when mean = 0 and logvar = 0 (q is the prior N(0, I)), got {kl:.4f}.")
+
+    # beta weighs the KL term in the loss, and nothing else.
+    gen = torch.Generator().manual_seed(17)
+    x = torch.rand(b, t, f, generator=gen) * 2
+    eta = torch.randn(b, t, f, generator=gen)
+    mean = torch.randn(b, t, zd, generator=gen)
+    logvar = 0.5 * torch.randn(b, t, zd, generator=gen)
+    _, loss1, r1, k1 = _elbo_terms(m, fn, x, eta, mean, logvar)
+    if not _near(loss1, r1 + k1):
+        _fail(m, f"without a beta argument (default beta = 1.0) loss should be recon + kl = {r1 + k1:.4f}, "
+                 f"got {loss1:.4f}.")
+    for beta in (0.0, 0.5, 4.0):
+        _, lb, rb, kb = _elbo_terms(m, fn, x, eta, mean, logvar, beta)
+        if not (_near(rb, r1) and _near(kb, k1)):
+            which = "recon" if not _near(rb, r1) else "kl"
+            cause = "return the unweighted terms: beta appears only in loss = recon + beta * kl."
+            if _near(rb, beta * r1):
+                cause = "beta multiplies the reconstruction term; it weighs the KL term only."
+            elif _near(kb, beta * k1):
+                cause = ("the returned kl is already multiplied by beta: return it unweighted, beta goes "
+                         "into the loss.")
+            _fail(m, f"{which} changed with beta (beta = {beta:g}: recon {rb:.4f}, kl {kb:.4f}; beta = 1: "
+                     f"recon {r1:.4f}, kl {k1:.4f}): {cause}")
+        if not _near(lb, r1 + beta * k1):
+            cause = "loss = recon + beta * kl."
+            if _near(lb, beta * r1 + k1):
+                cause = "beta multiplies the reconstruction term; it weighs the KL term: recon + beta * kl."
+            elif _near(lb, (1 - beta) * r1 + beta * k1):
+                cause = "that is (1 - beta) recon + beta kl, a mixture; the beta-VAE loss is recon + beta * kl."
+            _fail(m, f"for beta = {beta:g} expected loss = recon + beta * kl = {r1 + beta * k1:.4f}, got "
+                     f"{lb:.4f}; {cause}")
+
+    # The same frames as a batch twice as large, and flattened to (N, .), give the same averages.
+    _, l2, r2, k2 = _elbo_terms(m, fn, x.repeat(2, 1, 1), eta.repeat(2, 1, 1), mean.repeat(2, 1, 1),
+                                logvar.repeat(2, 1, 1), 0.5)
+    _, lh, rh, kh = _elbo_terms(m, fn, x, eta, mean, logvar, 0.5)
+    if not (_near(r2, rh) and _near(k2, kh)):
+        _fail(m, f"the batch repeated twice gives recon {r2:.4f}, kl {k2:.4f} but once gives {rh:.4f}, "
+                 f"{kh:.4f}: average over all frames (batch x time), do not sum over them.")
+    _, lf, rf, kf = _elbo_terms(m, fn, x.reshape(-1, f), eta.reshape(-1, f), mean.reshape(-1, zd),
+                                logvar.reshape(-1, zd), 0.5)
+    if not (_near(rf, rh) and _near(kf, kh) and _near(lf, lh)):
+        _fail(m, f"the same frames as (N, F) and (N, Z) give recon {rf:.4f}, kl {kf:.4f}, but as (B, T, .) "
+                 f"{rh:.4f}, {kh:.4f}: sum over the last dimension only and average over all the others.")
+
+    # Gradients reach eta (reconstruction) and mean, logvar (KL).
+    eta_g, mean_g, logvar_g = (v.clone().requires_grad_() for v in (eta, mean, logvar))
+    loss_t = _elbo_terms(m, fn, x, eta_g, mean_g, logvar_g, 0.5)[0]
+    if not loss_t.requires_grad:
+        _fail(m, "no gradient reaches the inputs through the loss: it was cut from the graph "
+                 "(.detach(), .item(), numpy or torch.no_grad() on the way?).")
+    _call(m, loss_t.backward)
+    for name, v in (("eta", eta_g), ("mean", mean_g), ("logvar", logvar_g)):
+        if v.grad is None or v.grad.abs().sum() == 0:
+            _fail(m, f"the loss does not depend on {name} through a differentiable path: use torch "
+                     "operations on the tensors (no .item(), numpy or math functions).")
+    _passed(m, "hand-computed recon and kl, loss = recon + beta * kl, per-frame averages, gradients flow")
+
+
+# --- 6. mmd -----------------------------------------------------------------------------------
+
+def _two_point_mmd(k_aa: float, k_bb: float, k_ab: list[float], biased: bool = False) -> float:
+    """The MMD^2 estimate written out for two 2-point sets from their kernel values.
+
+    Unbiased: each within-set mean has one off-diagonal value (k(a1, a2) = k(a2, a1)), the
+    cross mean has four values. Biased (a typical mistake): the within-set means also count the
+    two diagonal values k(a, a) = 1.
+    """
+    within = (lambda k: (2 + 2 * k) / 4) if biased else (lambda k: k)
+    return within(k_aa) + within(k_bb) - 2 * sum(k_ab) / 4
+
+
+@_own_random_state
+def check_mmd(fn: Callable) -> None:
+    """mmd(a, b, kernel) -> 0-d unbiased MMD^2 with C = 2 Z, kernels 'rbf' and 'imq'."""
+    m = "mmd"
+    # Two 2-point sets in Z = 2, so C = 2 Z = 4. Squared distances, by hand:
+    # a1 = (0, 0), a2 = (1, 0): 1.  b1 = (0, 1), b2 = (2, 2): 5.
+    # a1-b1: 1, a1-b2: 8, a2-b1: 2, a2-b2: 5.
+    a = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    b = torch.tensor([[0.0, 1.0], [2.0, 2.0]])
+    d_aa, d_bb, d_ab = 1.0, 5.0, [1.0, 8.0, 2.0, 5.0]
+
+    def value(kernel, biased=False, squared=True):
+        dist = (lambda d: d) if squared else math.sqrt
+        return _two_point_mmd(kernel(dist(d_aa)), kernel(dist(d_bb)), [kernel(dist(d)) for d in d_ab], biased)
+
+    rbf = {c: (lambda d, c=c: math.exp(-d / c)) for c in (4.0, 2.0, 1.0)}
+    imq = {c: (lambda d, c=c: c / (c + d)) for c in (4.0, 2.0, 1.0)}
+    for name, kernels, other in (("rbf", rbf, imq), ("imq", imq, rbf)):
+        out = _call(m, fn, a.clone(), b.clone(), name)
+        got = _tensor(m, f"mmd(a, b, {name!r})", out, (), "The estimate is a single number: a 0-d tensor.").item()
+        want = value(kernels[4.0])
+        if not math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-5):
+            formula = "exp(-d2 / C)" if name == "rbf" else "C / (C + d2)"
+            cause = (f"with C = 2 Z = 4 and d2 the squared distance, k = {formula}; the unbiased estimate "
+                     "averages k(a_i, a_j) and k(b_i, b_j) over i != j and k(a_i, b_j) over all pairs.")
+            if math.isclose(got, value(kernels[4.0], biased=True), rel_tol=1e-4):
+                cause = ("that is the biased estimate: the within-set means include the diagonal "
+                         "k(a_i, a_i) = 1. Average over i != j only.")
+            elif math.isclose(got, value(kernels[2.0]), rel_tol=1e-4):
+                cause = "that is the bandwidth C = Z; it is C = 2 Z (2 x dimension x prior variance 1)."
+            elif math.isclose(got, value(kernels[1.0]), rel_tol=1e-4):
+                cause = "that is the bandwidth C = 1; it is C = 2 Z (2 x dimension x prior variance 1)."
+            elif math.isclose(got, value(kernels[4.0], squared=False), rel_tol=1e-4):
+                cause = "the kernel got the distance, not the SQUARED distance d2."
+            elif math.isclose(got, value(other[4.0]), rel_tol=1e-4):
+                cause = (f"that is the other kernel's value: {name!r} should be k = {formula}. Are the "
+                         "kernel names swapped, or is the kernel argument ignored?")
+            _fail(m, f"for a = {{(0,0), (1,0)}}, b = {{(0,1), (2,2)}} and kernel {name!r} expected "
+                     f"{want:.6f}, got {got:.6f}; {cause}")
+
+    # a and b the same two distinct points p, q: the unbiased estimate is k(p, q) - 1 < 0
+    # (within means k, cross mean (1 + k + k + 1) / 4); the biased one would be exactly 0.
+    p = torch.tensor([[0.0, 0.0], [1.0, 1.0]])  # d2(p, q) = 2, C = 4: k = exp(-1/2)
+    got = _tensor(m, "mmd(a, a)", _call(m, fn, p.clone(), p.clone()), ()).item()
+    want = math.exp(-0.5) - 1
+    if not math.isclose(got, want, rel_tol=1e-4, abs_tol=1e-5):
+        cause = "it is the unbiased estimate, which can be negative."
+        if abs(got) < 1e-6:
+            cause = ("0 is the biased estimate (diagonal i = j included); the unbiased one averages the "
+                     "within-set kernel values over i != j and can be negative.")
+        _fail(m, f"for a = b = {{(0,0), (1,1)}} the unbiased estimate is k(p, q) - 1 = {want:.6f}, got "
+                 f"{got:.6f}; {cause}")
+    default = _tensor(m, "mmd(a, b)", _call(m, fn, a.clone(), b.clone()), ()).item()
+    if not math.isclose(default, value(rbf[4.0]), rel_tol=1e-4, abs_tol=1e-5):
+        _fail(m, f"without a kernel argument the default is 'rbf' ({value(rbf[4.0]):.6f}), got {default:.6f}.")
+
+    # Symmetric in (a, b), for sets of different sizes.
+    gen = torch.Generator().manual_seed(19)
+    a5, b7 = torch.randn(5, 3, generator=gen), torch.randn(7, 3, generator=gen) + 0.5
+    ab = _tensor(m, "mmd(a, b) for 5 and 7 points", _call(m, fn, a5, b7), ()).item()
+    ba = _tensor(m, "mmd(b, a) for 7 and 5 points", _call(m, fn, b7, a5), ()).item()
+    if not math.isclose(ab, ba, rel_tol=1e-4, abs_tol=1e-6):
+        _fail(m, f"mmd(a, b) = {ab:.6f} but mmd(b, a) = {ba:.6f}: the estimate is symmetric. Is one set's "
+                 "size or kernel matrix used for the other?")
+
+    # Large samples: near 0 for one distribution, clearly positive for a shifted one.
+    x = torch.randn(400, 16, generator=gen)
+    same = _tensor(m, "mmd", _call(m, fn, x, torch.randn(400, 16, generator=gen)), ()).item()
+    shifted = _tensor(m, "mmd", _call(m, fn, x, torch.randn(400, 16, generator=gen) + 1.0), ()).item()
+    if abs(same) > 0.01:
+        _fail(m, f"two samples of 400 points from the same N(0, I) in Z = 16 give {same:.4f}; the unbiased "
+                 "estimate should be within 0.01 of 0. Are the diagonal terms excluded and C = 2 Z?")
+    if shifted < 0.05:
+        _fail(m, f"N(0, I) against N(1, I) in Z = 16 gives {shifted:.4f}; it should be clearly positive "
+                 "(> 0.05). Check the sign: within-set means minus twice the cross mean.")
+
+    try:
+        fn(a.clone(), b.clone(), "cosine")
+    except ValueError:
+        pass
+    except NotImplementedError:
+        _fail(m, "not implemented yet for unknown kernel names: raise ValueError for them.")
+    except Exception as err:
+        _fail(m, f"an unknown kernel name ('cosine') should raise ValueError, got {type(err).__name__}: {err}")
+    else:
+        _fail(m, "an unknown kernel name ('cosine') should raise ValueError (e.g. raise ValueError(f'unknown "
+                 "kernel {kernel!r}')), but it returned a value.")
+    _passed(m, "unbiased estimate with C = 2 Z for 'rbf' and 'imq', symmetric, ~0 for one distribution")
+
+
+# --- 7. lerp and 8. slerp ---------------------------------------------------------------------
+
+def _interpolation(m: str, fn: Callable, z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor,
+                   nan_hint: str = "") -> torch.Tensor:
+    out = _call(m, fn, z0.clone(), z1.clone(), t.clone())
+    return _tensor(m, f"the path for S = {len(t)} values of t and Z = {len(z0)}", out, (len(t), len(z0)),
+                   f"One row per value of t. {nan_hint}".strip())
+
+
+def _end_points(m: str, path: torch.Tensor, z0: torch.Tensor, z1: torch.Tensor, what: str) -> None:
+    if _close(path[0], z1) and _close(path[-1], z0):
+        _fail(m, f"{what}: t = 0 gives z1 and t = 1 gives z0, the path runs backwards: the weight of z0 is "
+                 "(1 - t) and the weight of z1 is t.")
+    if not (_close(path[0], z0) and _close(path[-1], z1)):
+        _fail(m, f"{what}: t = 0 should give z0 = {_show(z0)} and t = 1 should give z1 = {_show(z1)}; got "
+                 f"{_show(path[0])} and {_show(path[-1])}.")
+
+
+@_own_random_state
+def check_lerp(fn: Callable) -> None:
+    """lerp(z0, z1, t) -> (S, Z): the straight line (1 - t) z0 + t z1."""
+    m = "lerp"
+    z0 = torch.tensor([1.0, -2.0, 0.5, 3.0])
+    z1 = torch.tensor([-1.0, 2.0, 2.5, 3.0])
+    t = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0])
+    path = _interpolation(m, fn, z0, z1, t)
+    _end_points(m, path, z0, z1, "end points")
+    midpoint = torch.tensor([0.0, 0.0, 1.5, 3.0])  # (z0 + z1) / 2, by hand
+    if not _close(path[2], midpoint):
+        _fail(m, f"t = 0.5 should give the midpoint (z0 + z1) / 2 = {_show(midpoint)}, got {_show(path[2])}: "
+                 "the weights (1 - t) and t are linear in t.")
+    quarter = torch.tensor([0.5, -1.0, 1.0, 3.0])  # 3/4 z0 + 1/4 z1, by hand
+    if not _close(path[1], quarter):
+        _fail(m, f"t = 0.25 should give 3/4 z0 + 1/4 z1 = {_show(quarter)}, got {_show(path[1])}: "
+                 "the point moves in proportion to t.")
+    dist = (path - z0).norm(dim=1)
+    if not (dist.diff() > 0).all():
+        _fail(m, f"the distance from z0 should grow with t, got {_show(dist)}.")
+    _passed(m, "(S, Z) straight line from z0 (t = 0) to z1 (t = 1), moving in proportion to t")
+
+
+@_own_random_state
+def check_slerp(fn: Callable) -> None:
+    """slerp(z0, z1, t) -> (S, Z): along the great circle, end points kept, lerp for parallel vectors."""
+    m = "slerp"
+    nan_hint = ("NaN usually comes from arccos of a cosine just above 1 (clamp it to [-1, 1]) or from "
+                "dividing by sin(omega) = 0 for parallel vectors (fall back to lerp then).")
+    s3 = math.sqrt(3) / 2
+    # Unit vectors 60 degrees apart: omega = pi / 3.
+    z0 = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    z1 = torch.tensor([0.5, s3, 0.0, 0.0])
+    t = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0])
+    path = _interpolation(m, fn, z0, z1, t, nan_hint)
+    _end_points(m, path, z0, z1, "for unit vectors 60 degrees apart")
+    norms = path.norm(dim=1)
+    if not _close(norms, torch.ones(5), atol=1e-4):
+        cause = "slerp follows the great circle through two unit vectors, so every point has norm 1."
+        if _close(norms[2], torch.tensor(s3), atol=1e-3):
+            cause = ("the midpoint has norm cos(30 deg) = 0.866, that of the straight line: this is lerp. "
+                     "Weight z0 by sin((1 - t) omega) / sin(omega) and z1 by sin(t omega) / sin(omega).")
+        _fail(m, f"for unit-norm z0, z1 the path's norms should all be 1, got {_show(norms, 4)}; {cause}")
+    angles = torch.rad2deg(torch.arccos((path @ z0 / norms).clamp(-1, 1)))
+    want = t * 60
+    if not _close(angles, want, atol=0.05):
+        _fail(m, f"the angle to z0 should grow linearly with t, {_show(want, 1)} degrees, got {_show(angles, 1)}: "
+                 "omega is the angle between z0 and z1, and z0's weight is sin((1 - t) omega) / sin(omega).")
+
+    # Non-unit end points, same directions (still 60 degrees apart): the end points are kept and
+    # the midpoint is sin(30 deg) / sin(60 deg) (z0 + z1) = (z0 + z1) / sqrt(3).
+    for scale in (0.5, 3.0):
+        a, b = scale * z0, scale * z1
+        path = _interpolation(m, fn, a, b, t, nan_hint + " Is omega computed from the normalised vectors?")
+        _end_points(m, path, a, b, f"for z0, z1 of norm {scale:g}")
+        mid = (a + b) / math.sqrt(3)
+        if not _close(path[2], mid, atol=1e-4):
+            _fail(m, f"for z0, z1 of norm {scale:g}, 60 degrees apart, the midpoint should be "
+                     f"(z0 + z1) sin(30 deg) / sin(60 deg) = {_show(mid)}, got {_show(path[2])}: the angle "
+                     "omega comes from the cosine between the NORMALISED vectors, z0 . z1 / (|z0| |z1|); "
+                     "the raw dot product is not a cosine.")
+
+    # Parallel vectors (sin(omega) = 0): lerp, no NaN. First exactly parallel, then many random
+    # directions each with a scaled copy, where rounding can push the cosine just past 1.
+    a, b = torch.tensor([2.0, 0.0, 0.0, 0.0]), torch.tensor([4.0, 0.0, 0.0, 0.0])
+    path = _interpolation(m, fn, a, b, t, "For parallel z0, z1, sin(omega) = 0: fall back to lerp.")
+    line = torch.tensor([[2.0, 0, 0, 0], [2.5, 0, 0, 0], [3.0, 0, 0, 0], [3.5, 0, 0, 0], [4.0, 0, 0, 0]])
+    if not _close(path, line):
+        _fail(m, f"for parallel z0 = {_show(a)}, z1 = {_show(b)} expected lerp's points {_show(line)}, got "
+                 f"{_show(path)}: when sin(omega) is about 0 fall back to (1 - t) z0 + t z1.")
+    gen = torch.Generator().manual_seed(23)
+    for _ in range(40):
+        a = torch.randn(16, generator=gen)
+        b = a * 3.0
+        out = _call(m, fn, a.clone(), b.clone(), t.clone())
+        if isinstance(out, torch.Tensor) and not torch.isfinite(out).all():
+            _fail(m, "NaN for (nearly) parallel z0, z1 (z1 = 3 z0 in Z = 16): rounding makes their cosine "
+                     "slightly larger than 1, where arccos is NaN. Clamp the cosine to [-1, 1] before arccos "
+                     "(and fall back to lerp when sin(omega) is about 0).")
+        _tensor(m, "the path for parallel vectors", out, (len(t), 16))
+    _passed(m, "end points kept, unit norm and uniform angle on the great circle, lerp for parallel vectors")
