@@ -225,7 +225,12 @@ def _defaults_command() -> str:
     return 'python -c "from data_prep.defaults import main; main()"'
 
 
-def install_text(assignment: str, wheel_name: str, notebooks: list[str]) -> str:
+#: What the student does in the notebook, unless the assignment's grading.py says (STUDENT_WORK).
+DEFAULT_WORK = """Fill in the five methods of the model class, and run the cells from top to bottom. Each
+self-check cell stops with an explanation until its method is right."""
+
+
+def install_text(assignment: str, wheel_name: str, notebooks: list[str], work: str = DEFAULT_WORK) -> str:
     """INSTALL.md of the bundle: set up, get the data, run, hand in."""
     first = notebooks[0]
     listed = ", ".join(f"`{name}`" for name in notebooks)
@@ -233,7 +238,7 @@ def install_text(assignment: str, wheel_name: str, notebooks: list[str]) -> str:
 
 This folder is all you need: the lab notebook ({listed}), the wheel `{wheel_name}` (the
 `vaelab_core` package that the notebook imports, with the pre-trained model, and `data_prep`,
-whose preprocessing code you read in section 2.5.1), and this file. You do not need the course
+the kit's data tools, whose code the lab may ask you to read), and this file. You do not need the course
 repository. You need Python 3.11 or newer.
 
 ## 1. Install (once)
@@ -282,8 +287,7 @@ The notebook's configuration cell loads Speaker A and Speaker B.
 .venv/bin/jupyter lab {first}
 ```
 
-Fill in the five methods of the model class, and run the cells from top to bottom. Each
-self-check cell stops with an explanation until its method is right. Figures and `results.json`
+{work} Figures and `results.json`
 are written to `outputs/` (or to `$VAELAB_OUT` if you set it).
 
 ## 4. Hand in
@@ -299,7 +303,7 @@ Nothing else is needed; the figures and `results.json` are in the notebook's out
 """
 
 
-def build_bundle(notebooks: list[Path], out: Path, assignment: str) -> Path:
+def build_bundle(notebooks: list[Path], out: Path, assignment: str, work: str | None = None) -> Path:
     """Write the student bundle ZIP at `out` (atomically); returns `out`.
 
     notebooks: the released student notebooks (labs/...), stored under `assignment/` by file name.
@@ -331,7 +335,7 @@ def build_bundle(notebooks: list[Path], out: Path, assignment: str) -> Path:
         members = [(f"{assignment}/{nb.name}", nb.read_bytes()) for nb in notebooks]
         members.append((f"{assignment}/{wheel.name}", wheel.read_bytes()))
         members.append((f"{assignment}/INSTALL.md",
-                        install_text(assignment, wheel.name, names).encode("utf-8")))
+                        install_text(assignment, wheel.name, names, work or DEFAULT_WORK).encode("utf-8")))
         with atomic_path(out) as partial, zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name, data in members:
                 archive.writestr(name, data)

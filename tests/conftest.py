@@ -31,6 +31,7 @@ def _private_data_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     monkeypatch.setenv("VAELAB_HOME", str(tmp_path_factory.getbasetemp() / "vaelab_home"))
     monkeypatch.delenv("VAELAB_SPEAKER_A", raising=False)
     monkeypatch.delenv("VAELAB_SPEAKER_B", raising=False)
+    monkeypatch.delenv("VAELAB_SWEEPS", raising=False)
 
 
 @pytest.fixture(autouse=True)

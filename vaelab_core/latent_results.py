@@ -65,11 +65,13 @@ def check_moves(moves: dict) -> None:
         return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
     summary = {f: {"error": number(moves.get(f, {}).get("error")),
+                   "baseline": number(moves.get(f, {}).get("baseline")),
+                   "correlation": number(moves.get(f, {}).get("correlation")),
                    "others": {o: number(v) for o, v in (moves.get(f, {}).get("others") or {}).items()}}
                for f in ("f0", "f1")}
     record("test_moves", **summary)
     for factor, result in summary.items():
-        if result["error"] is None:
+        if result["error"] is None or result["correlation"] is None:
             _fail(part, f"the move of {factor} has no finite median error: did move_factor return codes "
                         "of shape (N, Z), and fit_factor_path a path g(y) of shape (N, M)?")
         if set(result["others"]) != set(FACTORS) - {factor} or None in result["others"].values():

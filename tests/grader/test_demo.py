@@ -12,8 +12,8 @@ from vaelab_core.cli import main as cli
 
 @pytest.mark.slow
 def test_demo_runs_the_solution_notebook_and_writes_its_results(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert cli(["demo", "--out", str(out), "--skip-grading"]) == 0
+    assert cli(["demo", "--out", str(tmp_path / "demo"), "--lab", "vae_speech", "--skip-grading"]) == 0
+    out = tmp_path / "demo" / "vae_speech"
     printed = capsys.readouterr().out
     assert "Model A (fine-tuned on A)" in printed
 
@@ -41,6 +41,37 @@ def test_demo_runs_the_solution_notebook_and_writes_its_results(tmp_path, capsys
     assert {"losses.png", "seeds.png", "cross.png", "reconstruction.png"} <= figures
     html = (out / "vae_speech.html").read_text()
     assert "<audio" in html  # the listening cell produced players
+
+
+@pytest.mark.slow
+def test_demo_runs_the_latent_space_lab_and_reports_it_beside_the_seed(tmp_path, capsys):
+    assert cli(["demo", "--out", str(tmp_path / "demo"), "--lab", "latent_space", "--skip-grading"]) == 0
+    out = tmp_path / "demo" / "latent_space"
+    printed = capsys.readouterr().out
+    assert "M per factor (f0, F1, F2, F3): ours" in printed and "the seed's [4, 1, 3, 3]" in printed
+
+    results = json.loads((out / "results.json").read_text())
+    dims = results["subspaces"]["M"]
+    assert set(dims) == {"f0", "f1", "f2", "f3"} and all(1 <= m <= 16 for m in dims.values())
+    assert 0 <= results["subspaces"]["largest_alignment"] <= 1
+    for factor in ("f0", "f1"):
+        assert np.isfinite(results["moves"][factor]["error"]) and np.isfinite(results["moves"][factor]["baseline"])
+    beta = results["beta"]
+    assert set(beta) == {"beta=0.5", "beta=1", "beta=4", "warm-up"}
+    assert beta["beta=4"]["kl"] < beta["beta=1"]["kl"] < beta["beta=0.5"]["kl"]  # beta weighs the KL
+    assert beta["beta=4"]["active_units"] <= beta["beta=0.5"]["active_units"]
+    assert np.isfinite(results["wae"]["recon"]) and set(results["wae"]["prior_mmd"]) == {"VAE beta=1", "WAE"}
+    assert results["seed_reported"]["M"] == {"f0": 4, "f1": 1, "f2": 3, "f3": 3}
+
+    figures = {p.name for p in (out / "figures").glob("*.png")}
+    assert {"trajectories.png", "alignment.png", "moves.png", "glide.png", "beta_curves.png",
+            "prior_samples.png", "interpolation.png", "traversals.png"} <= figures
+    assert "<audio" in (out / "latent_space.html").read_text()  # the glide, samples and paths are playable
+
+
+def test_demo_names_the_labs_when_one_is_unknown(tmp_path, capsys):
+    assert cli(["demo", "--out", str(tmp_path), "--lab", "nosuchlab"]) == 2
+    assert "latent_space, vae_speech" in capsys.readouterr().err
 
 
 def test_demo_needs_both_speakers_or_neither(tmp_path, capsys):

@@ -1,0 +1,93 @@
+"""The second lab, latent_space, through the same instructor's workflow: init (which makes the
+sweeps in the course), release with bands, intake of its example submissions, autograde two at
+a time in real kernels, feedback and export; each example gets exactly its expected scores.
+
+This proves the grader is not tied to one notebook: nothing below names a vae_speech part.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+
+import nbformat
+import pytest
+
+from grader import autograde, course as course_verb, export, feedback, intake, release
+from grader.bands import StaleBandsError, load_bands
+from grader.example_submissions import expected_scores, write_example_zips
+from grader.feedback import visible_text
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, module_home):
+    root = tmp_path_factory.mktemp("latent")
+    course = course_verb.main(root / "course", assignment_name="latent_space")
+    release.main(course.root, threads=2)
+    write_example_zips(course, root / "inbox")
+    intake.main(root / "inbox", course.root)
+    results = autograde.main(course.root, jobs=2)
+    pages = feedback.main(course.root)
+    grades = export.main(course.root)
+    return {"course": course, "results": results, "pages": pages, "grades": grades}
+
+
+def test_the_course_holds_the_sweeps_and_tells_the_kernel_where(graded):
+    course = graded["course"]
+    sweeps = course.data_paths["VAELAB_SWEEPS"]
+    assert sorted(p.name for p in sweeps.glob("*.npz")) == [f"sweep_{f}.npz" for f in ("f0", "f1", "f2", "f3")]
+    assert sweeps.is_relative_to(course.root)
+    assert course.kernel_data()["VAELAB_SWEEPS"] == str(sweeps)
+
+
+def test_every_example_gets_its_expected_score_per_part(graded):
+    expected = expected_scores(graded["course"])
+    with open(graded["grades"], newline="", encoding="utf-8") as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == set(expected)
+    got = {student: {test: float(rows[student][test]) for test in scores} for student, scores in expected.items()}
+    assert got == expected
+
+
+def test_a_mistake_costs_its_own_function_and_says_why(graded):
+    tests = graded["results"]["additive"]["tests"]
+    assert tests["test_move_factor"]["score"] == 0
+    assert "old coordinates" in json.dumps(tests["test_move_factor"])
+    assert tests["test_lerp"]["score"] == tests["test_lerp"]["points"]  # not touched by this student
+    blank = graded["results"]["blank"]["tests"]
+    assert sum(t["score"] for t in blank.values()) == 0
+
+
+def test_feedback_shows_no_solution_line(graded):
+    course = graded["course"]
+    source = nbformat.read(course.task.notebook_path, as_version=4)
+    given = {line.strip() for c in source.cells if not c.metadata.get("nbgrader", {}).get("solution")
+             for line in c.source.splitlines()}
+    regions = re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", "\n".join(c.source for c in source.cells),
+                         flags=re.DOTALL)
+    secret = {line.strip() for region in regions for line in region.splitlines()
+              if len(line.strip()) > 15 and line.strip() not in given}
+    secret |= {line.strip() for line in course.task.grading_path.read_text().splitlines() if len(line.strip()) > 40}
+    student_lines = {line.strip() for name in ("correct", "variants")
+                     for line in nbformat.read(course.submitted_notebook(name), as_version=4)
+                     and "\n".join(c.source for c in nbformat.read(course.submitted_notebook(name), as_version=4).cells).splitlines()}
+    for page in graded["pages"]:
+        text = visible_text(page.read_text())
+        leaked = [line for line in secret - student_lines if line in text]
+        assert not leaked, f"{page}: {leaked[:3]}"
+
+
+def test_changed_sweeps_make_the_bands_stale(graded, tmp_path):
+    course = graded["course"]
+    sweep = course.data_paths["VAELAB_SWEEPS"] / "sweep_f0.npz"
+    original = sweep.read_bytes()
+    try:
+        sweep.write_bytes(original + b"\0")
+        with pytest.raises(StaleBandsError, match="VAELAB_SWEEPS/sweep_f0.npz"):
+            load_bands(course)
+    finally:
+        sweep.write_bytes(original)
+    load_bands(course)
