@@ -27,35 +27,27 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, module_home):
     """A course whose example submissions went through intake, autograde, feedback, export."""
     root = tmp_path_factory.mktemp("course")
-    saved = os.environ.get("VAELAB_HOME")
-    os.environ["VAELAB_HOME"] = str(tmp_path_factory.getbasetemp() / "vaelab_home")
-    try:
-        course = course_verb.main(root / "vaelab-course")
-        release.main(course.root, threads=2)
-        zips = root / "inbox"
-        write_example_zips(course, zips)
-        # one student sent twice: the earlier ZIP is a duplicate, the latest is graded
-        write_example_zips(course, root / "early", names=["correct"], arrived=1_763_000_000.0)
-        shutil.copy(root / "early" / "correct.zip", zips / "correct (first try).zip")
-        os.utime(zips / "correct (first try).zip", (1_763_000_000.0, 1_763_000_000.0))
-        # a ZIP without its PDF report is refused
-        with zipfile.ZipFile(zips / "nopdf.zip", "w") as archive:
-            archive.writestr(course.notebook, course.release_notebook.read_text())
-        rows = intake.main(zips, course.root)
-        results = autograde.main(course.root, jobs=2)
-        pages = feedback.main(course.root)
-        grades = export.main(course.root)
-        page = report.main(course.root)
-        yield {"course": course, "rows": rows, "results": results, "pages": pages, "grades": grades,
-               "report": page}
-    finally:
-        if saved is None:
-            os.environ.pop("VAELAB_HOME", None)
-        else:
-            os.environ["VAELAB_HOME"] = saved
+    course = course_verb.main(root / "vaelab-course")
+    release.main(course.root, threads=2)
+    zips = root / "inbox"
+    write_example_zips(course, zips)
+    # one student sent twice: the earlier ZIP is a duplicate, the latest is graded
+    write_example_zips(course, root / "early", names=["correct"], arrived=1_763_000_000.0)
+    shutil.copy(root / "early" / "correct.zip", zips / "correct (first try).zip")
+    os.utime(zips / "correct (first try).zip", (1_763_000_000.0, 1_763_000_000.0))
+    # a ZIP without its PDF report is refused
+    with zipfile.ZipFile(zips / "nopdf.zip", "w") as archive:
+        archive.writestr(course.notebook, course.release_notebook.read_text())
+    rows = intake.main(zips, course.root)
+    results = autograde.main(course.root, jobs=2)
+    pages = feedback.main(course.root)
+    grades = export.main(course.root)
+    page = report.main(course.root)
+    yield {"course": course, "rows": rows, "results": results, "pages": pages, "grades": grades,
+           "report": page}
 
 
 def test_intake_files_the_latest_zip_and_refuses_one_without_a_report(graded):

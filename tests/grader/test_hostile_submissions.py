@@ -6,7 +6,6 @@ sandbox, nothing hidden leaks, and the batch always goes on. The corpus is hosti
 from __future__ import annotations
 
 import csv
-import os
 import re
 import signal
 import subprocess
@@ -44,41 +43,33 @@ def hidden_lines(course) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, module_home):
     root = tmp_path_factory.mktemp("hostile")
-    saved = os.environ.get("VAELAB_HOME")
-    os.environ["VAELAB_HOME"] = str(tmp_path_factory.getbasetemp() / "vaelab_home")
-    try:
-        course = course_verb.main(root / "course")
-        release.main(course.root, threads=2)
-        solution = course.task.examples().SOLUTION
-        planted = course.task.solutions / "planted_by_a_student.txt"
-        paths = {"solution": str(course.task.notebook_path), "gradebook": str(course.root / "gradebook.db"),
-                 "bands": str(course.bands_path),
-                 "other": str(course.submitted_notebook("deletedtest")), "planted": str(planted)}
-        corpus = {case.name: case for case in cases(paths, solution)}
-        release_nb = nbformat.read(course.release_notebook, as_version=4)
-        inbox = root / "inbox"
-        inbox.mkdir()
-        for case in corpus.values():
-            write_zip(inbox, case, make_notebook(release_nb, solution, case), course.notebook, ARRIVED)
-        # the same student twice: the later ZIP counts
-        later = write_zip(inbox, Case("twice (resent)"), make_notebook(release_nb, solution, Case("x")),
-                          course.notebook, ARRIVED + 60)
-        gradebook_before = (course.root / "gradebook.db").stat().st_size
-        rows = {row.file: row for row in intake.main(inbox, course.root)}
-        results = autograde.main(course.root, jobs=2, cell_timeout=60)
-        pages = feedback.main(course.root)
-        grades = export.main(course.root)
-        with open(grades, newline="", encoding="utf-8") as handle:
-            table = {row["student_id"]: row for row in csv.DictReader(handle)}
-        yield {"course": course, "corpus": corpus, "rows": rows, "results": results, "pages": pages,
-               "table": table, "planted": planted, "later": later.name, "gradebook_before": gradebook_before}
-    finally:
-        if saved is None:
-            os.environ.pop("VAELAB_HOME", None)
-        else:
-            os.environ["VAELAB_HOME"] = saved
+    course = course_verb.main(root / "course")
+    release.main(course.root, threads=2)
+    solution = course.task.examples().SOLUTION
+    planted = course.task.solutions / "planted_by_a_student.txt"
+    paths = {"solution": str(course.task.notebook_path), "gradebook": str(course.root / "gradebook.db"),
+             "bands": str(course.bands_path),
+             "other": str(course.submitted_notebook("deletedtest")), "planted": str(planted)}
+    corpus = {case.name: case for case in cases(paths, solution)}
+    release_nb = nbformat.read(course.release_notebook, as_version=4)
+    inbox = root / "inbox"
+    inbox.mkdir()
+    for case in corpus.values():
+        write_zip(inbox, case, make_notebook(release_nb, solution, case), course.notebook, ARRIVED)
+    # the same student twice: the later ZIP counts
+    later = write_zip(inbox, Case("twice (resent)"), make_notebook(release_nb, solution, Case("x")),
+                      course.notebook, ARRIVED + 60)
+    gradebook_before = (course.root / "gradebook.db").stat().st_size
+    rows = {row.file: row for row in intake.main(inbox, course.root)}
+    results = autograde.main(course.root, jobs=2, cell_timeout=60)
+    pages = feedback.main(course.root)
+    grades = export.main(course.root)
+    with open(grades, newline="", encoding="utf-8") as handle:
+        table = {row["student_id"]: row for row in csv.DictReader(handle)}
+    yield {"course": course, "corpus": corpus, "rows": rows, "results": results, "pages": pages,
+           "table": table, "planted": planted, "later": later.name, "gradebook_before": gradebook_before}
 
 
 def test_the_corpus_is_large_enough(graded):

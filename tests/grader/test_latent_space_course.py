@@ -14,7 +14,7 @@ import re
 import nbformat
 import pytest
 
-from grader import autograde, course as course_verb, export, feedback, intake, release
+from grader import autograde, course as course_verb, export, feedback, intake, release, report
 from grader.bands import StaleBandsError, load_bands
 from grader.example_submissions import expected_scores, write_example_zips
 from grader.feedback import visible_text
@@ -32,7 +32,8 @@ def graded(tmp_path_factory, module_home):
     results = autograde.main(course.root, jobs=2)
     pages = feedback.main(course.root)
     grades = export.main(course.root)
-    return {"course": course, "results": results, "pages": pages, "grades": grades}
+    page = report.main(course.root)
+    return {"course": course, "results": results, "pages": pages, "grades": grades, "report": page}
 
 
 def test_the_course_holds_the_sweeps_and_tells_the_kernel_where(graded):
@@ -91,3 +92,9 @@ def test_changed_sweeps_make_the_bands_stale(graded, tmp_path):
     finally:
         sweep.write_bytes(original)
     load_bands(course)
+
+
+def test_the_class_report_covers_every_test_of_the_lab(graded):
+    text = graded["report"].read_text()
+    for test in expected_scores(graded["course"])["correct"]:
+        assert test in text
