@@ -263,6 +263,12 @@ def _number(value: float | None) -> str:
     return "0" if text == "-0" else text
 
 
+def _text_cell(text: str) -> str:
+    """`text` as a spreadsheet shows it, never as a formula: a leading =, +, -, @, tab or carriage
+    return (a roster id such as '=HYPERLINK(...)') is quoted with an apostrophe."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def write_csv(table: ClassTable, path: str | Path) -> Path:
     """Write `table` as CSV (UTF-8, header row, one row per student) to `path`, atomically."""
     path = Path(path)
@@ -271,8 +277,9 @@ def write_csv(table: ClassTable, path: str | Path) -> Path:
         writer = csv.writer(handle)
         writer.writerow(header)
         for row in table.rows:
-            writer.writerow([row.student_id, *(_number(row.scores[part.grade_id]) for part in table.parts),
-                             _number(row.total), _number(row.max_total), row.status])
+            writer.writerow([_text_cell(row.student_id),
+                             *(_number(row.scores[part.grade_id]) for part in table.parts),
+                             _number(row.total), _number(row.max_total), _text_cell(row.status)])
     return path
 
 

@@ -145,3 +145,16 @@ def test_nbgrader_export_runs_the_plugin(course, monkeypatch):
     main(course)
     _, full = _read(course / "grades.csv")
     assert rows["cy"] == full["cy"], "nbgrader's path and `vaelab grade export` write the same rows"
+
+
+def test_a_roster_id_that_looks_like_a_formula_is_written_as_text(course, tmp_path):
+    from dataclasses import replace
+
+    from grader.export import write_csv
+
+    table = class_table(course)
+    row = replace(table.rows[0], student_id="=HYPERLINK(\"http://x\")")
+    out = write_csv(replace(table, rows=[row]), tmp_path / "grades.csv")
+    with open(out, newline="", encoding="utf-8") as handle:
+        written = list(csv.DictReader(handle))[0]
+    assert written["student_id"] == "'=HYPERLINK(\"http://x\")"
