@@ -9,7 +9,7 @@ time (grader/reference.py) and nothing installed contains it.
   another's result (move_factor needs a path g), the probe hands it a fixed one, so one bug
   costs one part. The same probe runs on the reference, and the judges compare.
 - Results (test_subspaces ... test_wae). The locked check cells record the notebook's numbers
-  (vaelab_core.latent_results); the judges compare them with bands made by `vaelab grade bands`
+  (vaelab_core.latent_result_checks); the judges compare them with bands made by `vaelab grade bands`
   from reference runs on the course's data, on the grading machine.
 """
 
