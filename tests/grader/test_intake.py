@@ -28,8 +28,9 @@ from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
 from grader import intake  # noqa: E402
 from grader.generate_labs import ensure_tools_on_path  # noqa: E402
-from grader.intake import (ACCEPTED, DUPLICATE, REJECTED, UNCHANGED, IntakeSetup, Student,  # noqa: E402
-                           Submission, identify_student, main)
+from grader import zip_checks  # noqa: E402
+from grader.intake import ACCEPTED, DUPLICATE, REJECTED, UNCHANGED, Submission, main  # noqa: E402
+from grader.zip_checks import IntakeSetup, Student, identify_student  # noqa: E402
 from vaelab_core.errors import VaelabError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -171,7 +172,7 @@ def test_id_from_file_name(name, student):
 
 @pytest.mark.parametrize("name", ["_vae.zip", "(1).zip", "..zip", "#!.zip"])
 def test_file_name_without_id_is_rejected(name):
-    with pytest.raises(intake.Rejected, match="no student id"):
+    with pytest.raises(zip_checks.Rejected, match="no student id"):
         student_of(name)
 
 
@@ -197,7 +198,7 @@ def test_id_from_roster(name, student):
     ("ab_and_s-104.zip", "several roster students"),
 ])
 def test_roster_id_must_match_exactly_one_student(name, reason):
-    with pytest.raises(intake.Rejected, match=reason):
+    with pytest.raises(zip_checks.Rejected, match=reason):
         student_of(name, ROSTER)
 
 
@@ -295,12 +296,12 @@ def test_bomb_under_the_declared_limits_still_stops_at_the_cap(course, zips, mon
     # Headers within every declared limit, but more bytes than the reading budget: the reader
     # counts what it inflates and stops, it does not trust the directory.
     make_zip(zips, "alice.zip", good())
-    monkeypatch.setattr(intake, "MAX_TOTAL_BYTES", 10**9)  # the declared-size check passes ...
+    monkeypatch.setattr(zip_checks, "MAX_TOTAL_BYTES", 10**9)  # the declared-size check passes ...
     with zipfile.ZipFile(zips / "alice.zip") as archive:
         entry = archive.getinfo("vae_speech.ipynb")
-        assert len(intake.read_capped(archive, entry, 10**9)) == entry.file_size
-        with pytest.raises(intake.Rejected, match="ZIP bomb"):
-            intake.read_capped(archive, entry, 1000)  # ... the reading budget does not
+        assert len(zip_checks.read_capped(archive, entry, 10**9)) == entry.file_size
+        with pytest.raises(zip_checks.Rejected, match="ZIP bomb"):
+            zip_checks.read_capped(archive, entry, 1000)  # ... the reading budget does not
 
 
 def patched(data: bytes, signature: bytes, offset: int, value: int) -> bytes:
