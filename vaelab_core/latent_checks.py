@@ -30,7 +30,7 @@ from collections.abc import Callable
 import torch
 
 from vaelab_core import spec
-from vaelab_core.selfcheck import SelfCheckFailed, _call, _fail, _own_random_state, _passed
+from vaelab_core.selfcheck import SelfCheckFailed, _call, _fail, _own_random_state, _passed, loss_terms
 
 __all__ = [
     "SelfCheckFailed",
@@ -422,13 +422,7 @@ def check_move_factor(fn: Callable) -> None:
 # --- 5. beta_elbo -----------------------------------------------------------------------------
 
 def _elbo_terms(m: str, fn: Callable, *args) -> tuple[torch.Tensor, float, float, float]:
-    out = _call(m, fn, *args)
-    if not isinstance(out, (tuple, list)) or len(out) != 3:
-        _fail(m, f"should return a tuple (loss, recon, kl), got {type(out).__name__}.")
-    for name, value in zip(("loss", "recon", "kl"), out):
-        if not isinstance(value, torch.Tensor) or value.dim() != 0:
-            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            _fail(m, f"{name} should be a 0-d tensor (averaged over frames), got {shape}.")
+    out = loss_terms(m, _call(m, fn, *args))
     return out[0], out[0].item(), out[1].item(), out[2].item()
 
 

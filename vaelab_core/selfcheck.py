@@ -273,15 +273,19 @@ def check_inference(model_or_class) -> None:
 
 # --- get_loss --------------------------------------------------------------------------------
 
-def _loss_of(model: nn.Module, x, eta, mean, logvar) -> tuple[float, float, float]:
-    m = "get_loss"
-    out = _call(m, model.get_loss, x, eta, mean, logvar)
+def loss_terms(method: str, out) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`out`, what a loss returned, checked to be (loss, recon, kl): three 0-d tensors."""
     if not isinstance(out, (tuple, list)) or len(out) != 3:
-        _fail(m, f"should return a tuple (loss, recon, kl), got {type(out).__name__}.")
+        _fail(method, f"should return a tuple (loss, recon, kl), got {type(out).__name__}.")
     for name, value in zip(("loss", "recon", "kl"), out):
         if not isinstance(value, torch.Tensor) or value.dim() != 0:
             shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            _fail(m, f"{name} should be a scalar tensor (averaged over frames), got {shape}.")
+            _fail(method, f"{name} should be a scalar tensor (averaged over frames), got {shape}.")
+    return tuple(out)
+
+
+def _loss_of(model: nn.Module, x, eta, mean, logvar) -> tuple[float, float, float]:
+    out = loss_terms("get_loss", _call("get_loss", model.get_loss, x, eta, mean, logvar))
     return tuple(v.item() for v in out)
 
 

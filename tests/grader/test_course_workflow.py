@@ -22,6 +22,7 @@ from grader.bands import StaleBandsError
 from grader.course import Course
 from grader.example_submissions import expected_scores, write_example_zips
 from grader.feedback import secret_lines, visible_text
+from tests.grader.course_helpers import exported_scores
 
 pytestmark = pytest.mark.slow
 
@@ -59,13 +60,8 @@ def test_intake_files_the_latest_zip_and_refuses_one_without_a_report(graded):
 
 
 def test_every_example_gets_its_expected_score_per_part(graded):
-    course = graded["course"]
-    expected = expected_scores(course)
-    with open(graded["grades"], newline="", encoding="utf-8") as handle:
-        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
-    assert set(rows) == set(expected)
-    got = {student: {test: float(rows[student][test]) for test in scores} for student, scores in expected.items()}
-    assert got == expected
+    expected = expected_scores(graded["course"])
+    assert exported_scores(graded["grades"], expected) == expected
 
 
 def test_the_export_has_every_part_totals_and_a_status(graded):

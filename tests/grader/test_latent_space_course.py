@@ -7,7 +7,6 @@ This proves the grader is not tied to one notebook: nothing below names a vae_sp
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 
@@ -18,6 +17,7 @@ from grader import autograde, course as course_verb, export, feedback, intake, r
 from grader.bands import StaleBandsError, load_bands
 from grader.example_submissions import expected_scores, write_example_zips
 from grader.feedback import visible_text
+from tests.grader.course_helpers import exported_scores
 
 pytestmark = pytest.mark.slow
 
@@ -46,11 +46,7 @@ def test_the_course_holds_the_sweeps_and_tells_the_kernel_where(graded):
 
 def test_every_example_gets_its_expected_score_per_part(graded):
     expected = expected_scores(graded["course"])
-    with open(graded["grades"], newline="", encoding="utf-8") as handle:
-        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
-    assert set(rows) == set(expected)
-    got = {student: {test: float(rows[student][test]) for test in scores} for student, scores in expected.items()}
-    assert got == expected
+    assert exported_scores(graded["grades"], expected) == expected
 
 
 def test_a_mistake_costs_its_own_function_and_says_why(graded):
