@@ -98,12 +98,14 @@ EXAMPLES = {
     "variants": Example("correct, written another way (SVD, pinv, cdist)", VARIANTS, _full()),
     "ascending": Example(
         "latent_subspace: the eigenvectors of the smallest eigenvalues (eigh's order kept); "
-        "fit_factor_path: one straight line; lerp reversed",
+        "subspace_alignment: absolute values; fit_factor_path: one straight line; lerp reversed",
         {**_edit("latent_subspace", "descending=True", "descending=False"),
+         **_edit("subspace_alignment", "return U_i.T @ U_j", "return (U_i.T @ U_j).abs()"),
          **_edit("fit_factor_path", "torch.linspace(float(y.min()), float(y.max()), n_knots, dtype=coords.dtype)",
                  "torch.linspace(float(y.min()), float(y.max()), 2, dtype=coords.dtype)"),
          **_edit("lerp", "(1 - t) * z0 + t * z1", "t * z0 + (1 - t) * z1")},
-        _full(test_latent_subspace=1, test_fit_factor_path=1, test_lerp=0, test_subspaces=0, test_moves=1)),
+        _full(test_latent_subspace=1, test_subspace_alignment=0, test_fit_factor_path=1, test_lerp=0,
+              test_subspaces=0, test_moves=1)),
     "additive": Example(
         "move_factor: g(y) added without removing the old coordinates; beta on the reconstruction; "
         "mmd: the biased estimate; slerp: no fallback for parallel codes",
