@@ -98,3 +98,15 @@ def test_latent_space_student_notebook_has_no_solution():
     assert set(stubs) == {"latent_subspace", "subspace_alignment", "fit_factor_path", "move_factor", "beta_elbo",
                           "mmd", "lerp", "slerp"}
     assert all("raise NotImplementedError()" in s for s in stubs.values())
+
+
+@pytest.mark.slow
+def test_latent_space_student_notebook_stops_at_its_first_self_check(tmp_path):
+    student = REPO / "labs" / "latent_space" / "latent_space.ipynb"
+    with pytest.raises(NotebookFailed) as failure:
+        execute_notebook(student, tmp_path, timeout=300)
+    message = str(failure.value)
+    assert "latent_subspace" in message and "not implemented yet" in message
+    errors = [o for c in failure.value.notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert len(errors) == 1 and "Traceback" not in "".join(errors[0]["traceback"])
