@@ -12,11 +12,11 @@ import math
 import numpy as np
 
 from vaelab_core import spec
-from vaelab_core.records import finite_numbers, record
+from vaelab_core.datasets import SWEEP_FACTORS as FACTORS
+from vaelab_core.records import finite_numbers, plain, record
 from vaelab_core.selfcheck import SelfCheckFailed
 
-FACTORS = ("f0", "f1", "f2", "f3")
-#: The part-2 settings, in the notebook's order.
+#: The names of part 2's settings, in the notebook's order (its SETTINGS; the grader's bands).
 BETA_SETTINGS = ("beta=0.5", "beta=1", "beta=4", "warm-up")
 
 
@@ -24,17 +24,10 @@ def _fail(part: str, message: str) -> None:
     raise SelfCheckFailed(part, message)
 
 
-def _plain_matrix(value) -> list | None:
-    try:
-        return np.asarray(value.detach().cpu() if hasattr(value, "detach") else value, dtype=float).tolist()
-    except (TypeError, ValueError):
-        return None
-
-
 def check_subspaces(dims: dict, alignment: dict) -> None:
     """Part 1: M_i per factor and the dot products between the subspaces of each pair."""
     part = "subspaces"
-    matrices = {str(pair): _plain_matrix(dots) for pair, dots in alignment.items()}
+    matrices = {str(pair): plain(dots) for pair, dots in alignment.items()}
     cross = [abs(v) for m in matrices.values() if m is not None for v in np.ravel(m)]
     record("test_subspaces", dims={str(f): dims.get(f) for f in FACTORS}, alignment=matrices,
            largest=max(cross) if cross else None)

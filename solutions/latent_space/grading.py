@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grader.judge import Check, tensor_close
+from grader.judge import Check
 from vaelab_core import spec
+from vaelab_core.datasets import SWEEP_FACTORS as FACTORS
+from vaelab_core.latent_result_checks import BETA_SETTINGS as SETTINGS
 from vaelab_core.records import finite_numbers
 
 #: nbgrader ids of the notebook cells that define the reference, in execution order.
@@ -37,11 +39,6 @@ METHOD_TESTS = tuple(f"test_{name}" for name in FUNCTIONS)
 RESULT_TESTS = ("test_subspaces", "test_moves", "test_beta", "test_wae")
 #: Cells that train models (timed apart in the grading benchmark).
 TRAINING_CELLS = ("beta_runs", "wae_run")
-#: Part 2's settings and epochs, as in the notebook's configuration cell.
-EPOCHS = 30
-SETTINGS = {"beta=0.5": {"beta": 0.5}, "beta=1": {"beta": 1.0}, "beta=4": {"beta": 4.0},
-            "warm-up": {"beta": 1.0, "warmup": 0.5}}
-FACTORS = ("f0", "f1", "f2", "f3")
 #: The student's task, for the bundle's INSTALL.md.
 STUDENT_WORK = """Fill in the eight functions of section 1, each followed by a self-check cell that stops
 with an explanation until the function is right, then run the cells from top to bottom (about a
@@ -413,7 +410,7 @@ def judge_beta(record: dict | None, bands: dict) -> list[Check]:
     curves = record.get("curves") or {}
 
     def final(name: str, term: str):
-        values = finite_numbers((curves.get(name) or {}).get(term), (EPOCHS,))
+        values = finite_numbers((curves.get(name) or {}).get(term), (bands["epochs"],))
         return None if values is None else float(values[-1])
 
     recon = {n: final(n, "recon") for n in SETTINGS}
@@ -438,8 +435,8 @@ def judge_beta(record: dict | None, bands: dict) -> list[Check]:
 
 def judge_wae(record: dict | None, bands: dict) -> list[Check]:
     record = record or {}
-    recon = finite_numbers(record.get("recon"), (EPOCHS,))
-    penalty = finite_numbers(record.get("mmd"), (EPOCHS,))
+    recon = finite_numbers(record.get("recon"), (bands["epochs"],))
+    penalty = finite_numbers(record.get("mmd"), (bands["epochs"],))
     final_recon = None if recon is None else float(recon[-1])
     final_mmd = None if penalty is None else float(penalty[-1])
     return [
@@ -487,6 +484,7 @@ def make_bands(records: dict, namespace: dict, speakers: dict, extra_seeds: tupl
                                 "others": {o: [max(0.0, v - max(0.01, 0.15 * v)), v + max(0.01, 0.15 * v)]
                                            for o, v in moves[f]["others"].items()}} for f in ("f0", "f1")}}
 
+    epochs = records["test_beta"]["epochs"]  # the notebook's EPOCHS, the same for the WAE
     joint = concat(speakers["A"], speakers["B"], name="A+B")
     beta_vae, wae_class, active_units = namespace["BetaVAE"], namespace["WAE"], namespace["active_units"]
     curves, active = records["test_beta"]["curves"], records["test_beta"]["active"]
@@ -495,23 +493,25 @@ def make_bands(records: dict, namespace: dict, speakers: dict, extra_seeds: tupl
     units = {n: [active[n]] for n in SETTINGS}
     wae_recon, wae_mmd = [records["test_wae"]["recon"][-1]], [records["test_wae"]["mmd"][-1]]
     for seed in extra_seeds:
-        for name, setting in SETTINGS.items():
+        for name, setting in namespace["SETTINGS"].items():
             model = new_model(lambda: beta_vae(**setting), seed=seed)
-            history = train(model, joint, epochs=EPOCHS, seed=seed, progress=False)
+            history = train(model, joint, epochs=epochs, seed=seed, progress=False)
             recon[name].append(history["train"]["recon"][-1])
             kl[name].append(history["train"]["kl"][-1])
             units[name].append(active_units(model, joint.train))
         model = new_model(wae_class, seed=seed)
-        history = train(model, joint, epochs=EPOCHS, seed=seed, progress=False)
+        history = train(model, joint, epochs=epochs, seed=seed, progress=False)
         wae_recon.append(history["train"]["recon"][-1])
         wae_mmd.append(history["train"]["kl"][-1])
     bands["test_beta"] = {
         "recon": {n: _around(v, 0.01 * abs(float(np.mean(v)))) for n, v in recon.items()},
         "kl": {n: _around(v, max(0.5, 0.1 * abs(float(np.mean(v))))) for n, v in kl.items()},
         "active": {n: [min(v) - 1, max(v) + 1] for n, v in units.items()},
+        "epochs": epochs,
     }
     bands["test_wae"] = {"recon": _around(wae_recon, 0.01 * abs(float(np.mean(wae_recon)))),
-                         "mmd": _around(wae_mmd, max(0.002, 0.25 * abs(float(np.mean(wae_mmd)))))}
+                         "mmd": _around(wae_mmd, max(0.002, 0.25 * abs(float(np.mean(wae_mmd))))),
+                         "epochs": epochs}
     bands["spread"] = {"beta_recon": recon, "beta_kl": kl, "active_units": units, "wae_recon": wae_recon,
                        "wae_mmd": wae_mmd}
     return bands
