@@ -12,6 +12,7 @@ a student must not install it. Instead:
   build_bundle(NOTEBOOKS, OUT, ASSIGNMENT) -> OUT (a ZIP)
       ASSIGNMENT/<notebook>.ipynb ...   the student notebooks (from labs/)
       ASSIGNMENT/vaelab_core-<version>-py3-none-any.whl
+      ASSIGNMENT/requirements.lock      the repository's lock: the exact versions the kit was tested with
       ASSIGNMENT/INSTALL.md             set up without the repository, run, hand in
 
 Safety checks made while building (each raises VaelabError, saying what to fix): a shipped
@@ -35,6 +36,7 @@ from pathlib import Path
 
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.errors import VaelabError
+from vaelab_core.installation import pair_pins
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,6 +54,11 @@ FORBIDDEN_IMPORTS = ("grader", "solutions")
 SOURCE_MARKERS = ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS")
 
 DISTRIBUTION = "vaelab-core"
+
+#: The lock of the whole tested environment (README, "Installing and the lock"). Students install
+#: through it as pip constraints: the wheel and JupyterLab at exactly the tested versions, and
+#: none of the instructor's libraries.
+LOCK = ROOT / "requirements.lock"
 
 #: Lines of pip's output quoted in the error when the build fails.
 PIP_TAIL_LINES = 25
@@ -216,6 +223,12 @@ def build_student_wheel(out_dir: Path) -> Path:
     return wheel
 
 
+def _pair_text() -> str:
+    """"PyTorch 2.11.0 and torchaudio 2.11.0", from the root pyproject's exact pins."""
+    pins = pair_pins(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"])
+    return f"PyTorch {pins.get('torch', '(unpinned)')} and torchaudio {pins.get('torchaudio', '(unpinned)')}"
+
+
 def _defaults_command() -> str:
     """How a student builds the built-in speakers without the `vaelab` command."""
     source = (ROOT / "data_prep" / "defaults.py").read_text(encoding="utf-8")
@@ -247,14 +260,17 @@ Open a terminal in this folder and run:
 
 ```bash
 python3 -m venv .venv
-.venv/bin/pip install {wheel_name} jupyterlab
+.venv/bin/pip install -c {LOCK.name} {wheel_name} jupyterlab
 ```
 
-(On Windows: `py -m venv .venv`, then `.venv\\Scripts\\pip install {wheel_name} jupyterlab`,
+(On Windows: `py -m venv .venv`, then `.venv\\Scripts\\pip install -c {LOCK.name} {wheel_name} jupyterlab`,
 and use `.venv\\Scripts\\python` wherever `.venv/bin/python` appears below.)
 
-The install brings PyTorch 2.11 and torchaudio 2.11: a few GB of downloads the first time.
-Everything runs on the CPU; a GPU is not needed.
+`-c {LOCK.name}` installs every package at the exact version the kit was tested with, so a
+release published since then cannot break your install. Keep it: without it pip takes the newest
+releases. The install brings {_pair_text()}: a few GB of downloads the first time. Everything
+runs on the CPU; a GPU is not needed. If the notebook's first cell says that torchaudio cannot be
+loaded, run the command it prints, then restart the kernel.
 
 ## 2. Speaker data
 
@@ -312,6 +328,9 @@ def build_bundle(notebooks: list[Path], out: Path, assignment: str, work: str | 
     """
     notebooks = [Path(nb) for nb in notebooks]
     out = Path(out)
+    if not LOCK.is_file():
+        raise VaelabError(f"{LOCK} is missing: the bundle ships the lock that students install through. "
+                          "Make it as the README says (Installing and the lock), then bundle again.")
     if not notebooks:
         raise VaelabError("build_bundle needs at least one student notebook (e.g. labs/vae_speech/vae_speech.ipynb).")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", assignment):
@@ -334,6 +353,7 @@ def build_bundle(notebooks: list[Path], out: Path, assignment: str, work: str | 
         wheel = build_student_wheel(Path(tmp))
         members = [(f"{assignment}/{nb.name}", nb.read_bytes()) for nb in notebooks]
         members.append((f"{assignment}/{wheel.name}", wheel.read_bytes()))
+        members.append((f"{assignment}/{LOCK.name}", LOCK.read_bytes()))
         members.append((f"{assignment}/INSTALL.md",
                         install_text(assignment, wheel.name, names, work or DEFAULT_WORK).encode("utf-8")))
         with atomic_path(out) as partial, zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:

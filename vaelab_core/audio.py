@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import torch
-import torchaudio
 
 from vaelab_core import spec
 from vaelab_core.errors import VaelabError
+from vaelab_core.installation import load_torchaudio
+
+torchaudio = load_torchaudio()  # one clear sentence, not a traceback, when the pair does not match
 
 
 class AudioError(VaelabError, ValueError):

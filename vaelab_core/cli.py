@@ -116,7 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
+    try:
+        parser = build_parser()  # loads each package's verbs: a broken torchaudio shows up here
+    except VaelabError as err:
+        print(f"vaelab: error: {err}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     args.command_line = shlex.join(["vaelab", *argv])  # recorded in manifests and checkpoints
     try:

@@ -28,9 +28,11 @@ def package_versions() -> dict[str, str]:
     """
     import numpy
     import torch
-    import torchaudio
 
     import vaelab_core
+    from vaelab_core.installation import load_torchaudio
+
+    torchaudio = load_torchaudio()
 
     try:
         import soundfile

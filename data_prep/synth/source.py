@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torchaudio
 
 from data_prep.synth.voices import Voice
 from vaelab_core import spec
+from vaelab_core.installation import load_torchaudio
+
+torchaudio = load_torchaudio()
 
 SR = spec.SAMPLE_RATE
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torchaudio
 
 from data_prep.synth.plan import CONTROL_HOP
 from vaelab_core import spec
+from vaelab_core.installation import load_torchaudio
+
+torchaudio = load_torchaudio()
 
 SR = spec.SAMPLE_RATE
 

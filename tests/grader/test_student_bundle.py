@@ -6,6 +6,7 @@ hidden-test regions of the instructor's notebook; no shipped file may contain on
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -15,6 +16,8 @@ from pathlib import Path, PurePosixPath
 
 import nbformat
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from grader.student_bundle import _runtime_dependencies, build_bundle, build_student_wheel
 from vaelab_core import __version__
@@ -104,7 +107,7 @@ def test_wheel_holds_the_notebook_packages_and_pins(wheel):
         assert init.relative_to(REPO).as_posix() in names
     assert "data_prep/preprocess.py" in names
     requires = re.findall(r"^Requires-Dist: (.+)$", metadata, flags=re.MULTILINE)
-    assert "torch==2.11.*" in requires and "torchaudio==2.11.*" in requires, requires
+    assert "torch==2.11.0" in requires and "torchaudio==2.11.0" in requires, requires  # the exact tested pair
     assert not any(r.startswith(("nbgrader", "pypdf", "nbclient", "nbconvert")) for r in requires), requires
     assert "Name: vaelab-core" in metadata and f"Version: {__version__}" in metadata
     assert "grader" not in entry_points and "console_scripts" not in entry_points, entry_points
@@ -158,13 +161,47 @@ def test_bundle_layout_and_install_notes(bundle):
         names = sorted(archive.namelist())
         install = archive.read("vae_speech/INSTALL.md").decode()
         notebook = archive.read("vae_speech/vae_speech.ipynb")
-    assert names == sorted(["vae_speech/INSTALL.md", "vae_speech/vae_speech.ipynb", f"vae_speech/{WHEEL_NAME}"])
+        lock = archive.read("vae_speech/requirements.lock")
+    assert names == sorted(["vae_speech/INSTALL.md", "vae_speech/vae_speech.ipynb", f"vae_speech/{WHEEL_NAME}",
+                           "vae_speech/requirements.lock"])
     assert notebook == STUDENT.read_bytes()
-    for needed in ("python3 -m venv .venv", f".venv/bin/pip install {WHEEL_NAME} jupyterlab",
+    assert lock == (REPO / "requirements.lock").read_bytes()
+    for needed in ("python3 -m venv .venv", f".venv/bin/pip install -c requirements.lock {WHEEL_NAME} jupyterlab",
                    "data_prep.defaults", "VAELAB_SPEAKER_A", "VAELAB_SPEAKER_B",
                    "jupyter lab vae_speech.ipynb", "3 pages", "PDF", "ZIP"):
         assert needed in install, f"INSTALL.md does not mention {needed!r}"
     assert "pip install -e" not in install
+
+
+@pytest.mark.slow
+def test_bundle_install_resolves_to_the_locked_versions(bundle, tmp_path):
+    """INSTALL.md's own pip command, run as a dry run in a fresh venv: every package it would install
+    is in the shipped lock, at the locked version (the registry's newer releases are not taken)."""
+    with zipfile.ZipFile(bundle) as archive:
+        archive.extractall(tmp_path)
+    folder = tmp_path / "vae_speech"
+    install = (folder / "INSTALL.md").read_text()
+    (command,) = re.findall(r"^\.venv/bin/pip (install .+)$", install, flags=re.MULTILINE)
+    subprocess.run([sys.executable, "-m", "venv", str(folder / ".venv")], check=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    run = subprocess.run([str(folder / ".venv" / "bin" / "pip"), *command.split(), "--dry-run", "-q",
+                          "--report", str(tmp_path / "report.json")],
+                         cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    chosen = {canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"]
+              for item in json.loads((tmp_path / "report.json").read_text())["install"]}
+    # The lock's entries for this platform and Python (the venv runs the Python running the tests).
+    lines = [Requirement(line) for line in (folder / "requirements.lock").read_text().splitlines()
+             if line.strip() and not line.startswith((" ", "#"))]
+    locked = {canonicalize_name(r.name): next(iter(r.specifier)).version for r in lines
+              if r.marker is None or r.marker.evaluate()}
+    assert chosen.pop("vaelab-core") == __version__
+    assert {"torch", "torchaudio", "jupyterlab"} <= set(chosen)
+    unlocked = sorted(set(chosen) - set(locked))
+    assert not unlocked, f"the student install takes packages the lock does not pin: {unlocked}"
+    off = {name: (version, locked[name]) for name, version in chosen.items() if version != locked[name]}
+    assert not off, f"the student install leaves the lock (chosen, locked): {off}"
+    assert "nbgrader" not in chosen, "the lock is a constraint for students, not a list to install"
 
 
 def test_bundle_refuses_the_instructors_notebook(tmp_path):
