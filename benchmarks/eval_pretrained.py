@@ -1,6 +1,6 @@
 """Prints how useful the shipped pre-trained model is on real readers it has never seen.
 
-    python benchmarks/eval_pretrained.py [--speech ../shared/speech]
+    python benchmarks/eval_pretrained.py [--speech ../shared/speech] [--checkpoint FILE]
 
 For four test-other readers: the pre-trained model's eval loss next to that of a model trained
 from scratch for 30 epochs on that reader alone. Then readers 1998 and 2033 as Speakers A and
@@ -23,10 +23,10 @@ from vaelab_core.training import evaluate, finetune, new_model, train
 REPO = Path(__file__).resolve().parents[1]
 
 
-def main(speech: Path) -> None:
+def main(speech: Path, checkpoint: Path | None = None) -> None:
     readers = speech / "librispeech" / "test-other"
     reference = load_reference(default_solutions())
-    pretrained = load_pretrained(reference())
+    pretrained = load_pretrained(reference(), checkpoint)  # None: the shipped checkpoint
     with tempfile.TemporaryDirectory() as folder:
         data = {r: load_dataset(build(readers, Path(folder) / f"{r}.npz", speaker=r, quiet=True))
                 for r in ("3331", "1688", "367", "3005", "1998", "2033")}
@@ -47,4 +47,6 @@ def main(speech: Path) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speech", type=Path, default=REPO.parent / "shared" / "speech")
-    main(parser.parse_args().speech)
+    parser.add_argument("--checkpoint", type=Path, help="a checkpoint to judge instead of the shipped one")
+    args = parser.parse_args()
+    main(args.speech, args.checkpoint)

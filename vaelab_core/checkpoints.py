@@ -27,7 +27,7 @@ from vaelab_core.errors import VaelabError
 from vaelab_core.provenance import with_versions
 
 #: The shipped checkpoint, trained on 251 LibriSpeech readers (see the README for the command).
-PRETRAINED_NAME = "speech_vae_librispeech251.pt"
+PRETRAINED_NAME = "speech_vae_librispeech251_warmup_freebits.pt"
 
 
 class CheckpointError(VaelabError):

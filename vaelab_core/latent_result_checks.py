@@ -17,7 +17,7 @@ from vaelab_core.records import finite_numbers, plain, record
 from vaelab_core.selfcheck import SelfCheckFailed
 
 #: The names of part 2's settings, in the notebook's order (its SETTINGS; the grader's bands).
-BETA_SETTINGS = ("beta=0.5", "beta=1", "beta=4", "warm-up")
+BETA_SETTINGS = ("beta=0.5", "beta=1", "beta=4", "warm-up", "warm-up to 4")
 
 
 def _fail(part: str, message: str) -> None:
@@ -76,12 +76,14 @@ def check_moves(moves: dict) -> None:
     print(f"✓ moves: median error f0 {summary['f0']['error']:.1%}, F1 {summary['f1']['error']:.1%}")
 
 
-def check_beta_runs(runs: dict, active: dict, epochs: int) -> None:
-    """Part 2: the four beta settings, their curves and active units."""
+def check_beta_runs(runs: dict, active: dict, epochs: int, unit_kl: dict | None = None) -> None:
+    """Part 2: the beta settings, their curves, active units and (if given) the KL of each unit."""
     part = "beta"
+    unit_kl = unit_kl or {}
     curves = {name: {t: (runs.get(name) or {}).get("train", {}).get(t) for t in ("recon", "kl")}
               for name in BETA_SETTINGS}
-    record("test_beta", epochs=epochs, curves=curves, active={n: active.get(n) for n in BETA_SETTINGS})
+    record("test_beta", epochs=epochs, curves=curves, active={n: active.get(n) for n in BETA_SETTINGS},
+           unit_kl={n: plain(unit_kl.get(n)) for n in BETA_SETTINGS})
     for name in BETA_SETTINGS:
         for term, values in curves[name].items():
             if finite_numbers(values, (epochs,)) is None:
@@ -95,12 +97,14 @@ def check_beta_runs(runs: dict, active: dict, epochs: int) -> None:
     print("✓ beta: " + ", ".join(f"{n} {active[n]} active" for n in BETA_SETTINGS))
 
 
-def check_wae(history: dict, prior_match: dict, epochs: int) -> None:
-    """Part 2: the WAE's training curves and how well each model's codes match the prior."""
+def check_wae(history: dict, prior_match: dict, epochs: int, eval_recon: dict | None = None) -> None:
+    """Part 2: the WAE's training curves, how well each model's codes match the prior and (if
+    given) each model's recon on the eval frames, decoding the posterior mean."""
     part = "WAE"
     train = history.get("train", {})
     record("test_wae", epochs=epochs, recon=train.get("recon"), mmd=train.get("kl"),
-           prior_match={str(k): v for k, v in prior_match.items()})
+           prior_match={str(k): v for k, v in prior_match.items()},
+           eval_recon={str(k): v for k, v in (eval_recon or {}).items()})
     for term, values in (("recon", train.get("recon")), ("MMD", train.get("kl"))):
         if finite_numbers(values, (epochs,)) is None:
             _fail(part, f"expected {epochs} finite epochs of the WAE's {term}; did its run finish?")

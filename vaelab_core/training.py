@@ -50,6 +50,8 @@ class TrainConfig:
     desc: str = "training"  # label of the progress bar
     patience: int | None = None  # stop after this many epochs without a better eval loss and
     #                              keep the best epoch's weights; None: run every epoch
+    patience_after: int = 0  # epochs that early stopping ignores (a KL warm-up: the objective is
+    #                          still changing, so its eval losses are not candidates for "best")
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -191,13 +193,14 @@ def train(model: nn.Module, data: SpeakerDataset | torch.Tensor, config: TrainCo
             _check_finite(torch.tensor(eval_terms["total"]), f"the evaluation after epoch {epoch + 1}")
             for term in TERMS:
                 history["eval"][term].append(eval_terms[term])
-            if eval_terms["total"] < best_loss:
+            counted = epoch + 1 > config.patience_after or epoch + 1 == epochs
+            if counted and eval_terms["total"] < best_loss:
                 best_loss, best_epoch = eval_terms["total"], epoch + 1
                 if patience is not None:
                     best_state = copy.deepcopy(model.state_dict())
         bar.set_postfix(train=f"{train_terms['total']:.1f}",
                         eval=f"{history['eval']['total'][-1]:.1f}" if history["eval"]["total"] else "-")
-        if patience is not None and epoch + 1 - best_epoch >= patience:
+        if patience is not None and epoch + 1 - max(best_epoch, config.patience_after) >= patience:
             print(f"early stop after epoch {epoch + 1}: no better eval loss for {patience} epochs")
             break
     if patience is not None:

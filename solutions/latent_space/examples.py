@@ -115,7 +115,9 @@ EXAMPLES = {
          **_edit("mmd", "(k_bb.sum() - k_bb.diagonal().sum()) / (m * (m - 1))", "k_bb.mean()"),
          **_edit("slerp", "    if torch.sin(omega).abs() < 1e-6:\n        return lerp(z0, z1, t)\n", "")},
         # The WAE trained on the biased MMD stays inside the reference's bands: its own test catches it.
-        _full(test_move_factor=0, test_beta_elbo=2, test_mmd=1, test_slerp=1, test_moves=1, test_beta=0)),
+        # The additive move misses F1 (and f0) and disturbs the other factors far less than the
+        # reference's move does with the shipped model: all three checks of test_moves fail.
+        _full(test_move_factor=0, test_beta_elbo=2, test_mmd=1, test_slerp=1, test_moves=0, test_beta=0)),
     "blank": Example("the release notebook as handed out, nothing filled in", {},
                      {test: 0 for test in POINTS}, answers=False),
 }

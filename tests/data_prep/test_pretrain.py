@@ -181,3 +181,68 @@ def test_cli_bad_input_exits_2_with_a_message(case, expected, tiny_corpus, tmp_p
         assert out.read_bytes() == b"keep"
     else:
         assert not out.exists(), "a failed run should write no checkpoint"
+
+
+# --- the recipe against posterior collapse: KL warm-up and free bits ---------------------------
+
+def _unit_kl(mean, logvar):
+    """KL of each unit averaged over frames, written out independently: (Z,)."""
+    return (0.5 * (mean ** 2 + torch.exp(logvar) - 1 - logvar)).reshape(-1, mean.shape[-1]).mean(0)
+
+
+@pytest.mark.parametrize("progress, warmup, free_bits", [(0.0, 10, 0.0), (0.25, 10, 0.0), (0.5, 10, 2.0),
+                                                         (0.9, 0, 0.5)])
+@torch.no_grad()
+def test_the_training_objective_weighs_and_floors_each_units_kl(progress, warmup, free_bits):
+    from data_prep.pretrain import recipe_class
+
+    epochs = 20
+    model = recipe_class(Reference, epochs, warmup_epochs=warmup, free_bits=free_bits)()
+    x = torch.rand(2, 5, spec.N_FREQ)
+    model.train()
+    model.on_train_step(progress)
+    torch.manual_seed(0)
+    objective, recon, kl = model.loss(x)
+    torch.manual_seed(0)
+    eta, _, mean, logvar = model(x)
+    plain_loss, plain_recon, plain_kl = model.get_loss(x, eta, mean, logvar)
+    weight = min(1.0, progress * epochs / warmup) if warmup else 1.0
+    expected = plain_recon + weight * torch.clamp(_unit_kl(mean, logvar), min=free_bits).sum()
+    assert float(recon) == pytest.approx(float(plain_recon)) and float(kl) == pytest.approx(float(plain_kl)), \
+        "the recorded recon and KL stay the handout's"
+    assert float(objective) == pytest.approx(float(expected), rel=1e-5)
+    # Evaluation is the plain negative ELBO, whatever the schedule.
+    model.eval()
+    torch.manual_seed(0)
+    evaluated, _, _ = model.loss(x)
+    torch.manual_seed(0)
+    eta, _, mean, logvar = model(x)
+    assert float(evaluated) == pytest.approx(float(model.get_loss(x, eta, mean, logvar)[0]))
+
+
+def test_recipe_is_recorded_and_loads_into_the_plain_model(tiny_corpus, tmp_path):
+    extra = corpus(tmp_path / "extra.npz", n_train=1, n_eval=1, seed=1)
+    out = tmp_path / "model.pt"
+    code = vaelab(["pretrain", "--corpus", str(tiny_corpus), "--out", str(out), "--epochs", "4", "--patience", "2",
+                   "--batch-size", "4", "--warmup-epochs", "2", "--free-bits", "0.5", "--extra-corpus", str(extra),
+                   "--threads", "1"])
+    assert code == 0
+    saved = load_checkpoint(out)
+    provenance = saved["provenance"]
+    assert provenance["warmup_epochs"] == 2 and provenance["free_bits"] == 0.5 and provenance["seed"] == 0
+    assert provenance["extra_corpus"] == str(extra) and len(provenance["extra_corpus_manifest_sha256"]) == 64
+    assert provenance["train_sequences"] == 9 + 6 and provenance["eval_sequences"] == 3
+    assert provenance["best_epoch"] > 2, "epochs of the warm-up are not candidates for the best"
+    model = Reference()
+    load_state_by_parts(model, saved["model"])  # the student's class takes the weights by part names
+    assert evaluate(model, load_dataset(tiny_corpus), seed=0)["total"] == pytest.approx(provenance["best_eval_loss"],
+                                                                                        rel=1e-5)
+
+
+@pytest.mark.parametrize("flags, message", [(["--warmup-epochs", "4"], "--warmup-epochs"),
+                                            (["--free-bits", "-1"], "--free-bits")])
+def test_bad_recipe_settings_are_refused(tiny_corpus, tmp_path, flags, message, capsys):
+    out = tmp_path / "model.pt"
+    code = vaelab(["pretrain", "--corpus", str(tiny_corpus), "--out", str(out), "--epochs", "4", *flags])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not out.exists()

@@ -57,15 +57,18 @@ def test_demo_runs_the_latent_space_lab_and_reports_it_beside_the_seed(tmp_path,
     for factor in ("f0", "f1"):
         assert np.isfinite(results["moves"][factor]["error"]) and np.isfinite(results["moves"][factor]["baseline"])
     beta = results["beta"]
-    assert set(beta) == {"beta=0.5", "beta=1", "beta=4", "warm-up"}
+    assert set(beta) == {"beta=0.5", "beta=1", "beta=4", "warm-up", "warm-up to 4"}
+    assert all(len(row["kl_per_unit"]) == 16 for row in beta.values())
     assert beta["beta=4"]["kl"] < beta["beta=1"]["kl"] < beta["beta=0.5"]["kl"]  # beta weighs the KL
     assert beta["beta=4"]["active_units"] <= beta["beta=0.5"]["active_units"]
     assert np.isfinite(results["wae"]["recon"]) and set(results["wae"]["prior_mmd"]) == {"VAE beta=1", "WAE"}
+    assert set(results["wae"]["eval_recon"]) == {"VAE beta=1", "WAE"}
+    assert len(results["usage"]["kl_per_unit"]) == 16 and 0 <= results["usage"]["active_units"] <= 16
     assert results["seed_reported"]["M"] == {"f0": 4, "f1": 1, "f2": 3, "f3": 3}
 
     figures = {p.name for p in (out / "figures").glob("*.png")}
     assert {"trajectories.png", "alignment.png", "moves.png", "glide.png", "beta_curves.png",
-            "prior_samples.png", "interpolation.png", "traversals.png"} <= figures
+            "prior_samples.png", "interpolation.png", "traversals.png", "kl_per_unit.png"} <= figures
     assert "<audio" in (out / "latent_space.html").read_text()  # the glide, samples and paths are playable
 
 

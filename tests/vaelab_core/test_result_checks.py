@@ -67,14 +67,16 @@ def test_moves_need_finite_errors_and_every_other_factor():
 
 def test_beta_runs_notice_a_beta_that_does_not_weigh_the_kl():
     runs = {name: {"train": {"recon": [2.0, 1.0], "kl": [1.0, kl]}}
-            for name, kl in (("beta=0.5", 1.0), ("beta=1", 2.0), ("beta=4", 3.0), ("warm-up", 2.0))}
+            for name, kl in (("beta=0.5", 1.0), ("beta=1", 2.0), ("beta=4", 3.0), ("warm-up", 2.0),
+                             ("warm-up to 4", 1.5))}
     active = dict.fromkeys(runs, 16)
     with pytest.raises(SelfCheckFailed, match="beta on the KL"):
         check_beta_runs(runs, active, epochs=2)
 
 
 def test_wae_records_its_curves(capsys):
-    check_wae({"train": {"recon": [3.0, 1.0], "kl": [0.2, 0.1]}}, {"VAE beta=1": 0.1, "WAE": 0.05}, epochs=2)
+    check_wae({"train": {"recon": [3.0, 1.0], "kl": [0.2, 0.1]}}, {"VAE beta=1": 0.1, "WAE": 0.05}, epochs=2,
+              eval_recon={"VAE beta=1": -500.0, "WAE": -510.0})
     assert "✓ WAE" in capsys.readouterr().out
 
 

@@ -226,6 +226,23 @@ def test_patience_stops_early_and_keeps_the_best_epochs_weights(capsys):
     assert "early stop after epoch 3" in capsys.readouterr().out
 
 
+def test_patience_ignores_the_warm_up_epochs(capsys):
+    """With lr = 0 every epoch evaluates alike; with patience_after 4 the best epoch is the first
+    after the warm-up (5), and patience 2 stops after epoch 7, not 3."""
+    data = random_dataset()
+    history = train(new_model(Reference, seed=0), data, epochs=10, seed=0, lr=0.0, progress=False,
+                    patience=2, patience_after=4)
+    assert len(history["eval"]["total"]) == 7
+    assert history["best_epoch"] == 5
+    assert "early stop after epoch 7" in capsys.readouterr().out
+
+
+def test_a_run_shorter_than_its_warm_up_keeps_its_last_epoch():
+    history = train(new_model(Reference, seed=0), random_dataset(), epochs=2, seed=0, lr=0.0, progress=False,
+                    patience=2, patience_after=5)
+    assert history["best_epoch"] == 2
+
+
 def test_patience_needs_an_eval_split():
     with pytest.raises(TrainingError, match="needs an eval split"):
         train(new_model(Reference), torch.rand(4, spec.N_FRAMES, spec.N_FREQ), epochs=2, patience=1,
