@@ -28,8 +28,10 @@ from pathlib import Path
 
 import torch
 
-from grader import autograde, course as course_verb, intake, release
-from grader.example_submissions import expected_scores, write_example_zips
+from grader.workflow import init as course_verb
+
+from grader.workflow import autograde, intake, release
+from grader.kit.example_submissions import expected_scores, write_example_zips
 
 
 def matmul_gflops(n: int = 512, repeats: int = 20) -> float:

@@ -24,9 +24,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_training import matmul_gflops  # noqa: E402 (this folder's sibling script)
 
-from grader.demo import lab_names  # noqa: E402
-from grader.execute import execute_notebook  # noqa: E402
-from grader.reference import assignment, default_solutions  # noqa: E402
+from grader.kit.demo import lab_names  # noqa: E402
+from grader.engine.execute import execute_notebook  # noqa: E402
+from grader.assignment import assignment, default_solutions  # noqa: E402
 
 
 def cell_seconds(notebook) -> list[tuple[str, float]]:

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from grader.reference import assignment, default_solutions, load_reference
+from grader.assignment import assignment, default_solutions, load_reference
 from vaelab_core import spec
 from vaelab_core.training import TrainConfig, new_model, train
 
@@ -92,7 +92,7 @@ def training_rate(model_class: type[nn.Module], epochs: int, repeats: int = 3) -
 def notebook_seconds() -> float:
     """Wall time of the solution notebook executed headless on the built-in speakers."""
     from data_prep.defaults import main as build_defaults
-    from grader.execute import execute_notebook
+    from grader.engine.execute import execute_notebook
 
     speaker_a, speaker_b = build_defaults()
     source = assignment(default_solutions()).notebook_path

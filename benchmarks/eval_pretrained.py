@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from data_prep.build import main as build
-from grader.reference import default_solutions, load_reference
+from grader.assignment import default_solutions, load_reference
 from vaelab_core.checkpoints import load_pretrained
 from vaelab_core.datasets import load_dataset
 from vaelab_core.training import evaluate, finetune, new_model, train

@@ -46,7 +46,7 @@ import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from grader.reference import default_solutions, load_reference  # noqa: E402
+from grader.assignment import default_solutions, load_reference  # noqa: E402
 from vaelab_core.checkpoints import load_pretrained, pretrained_path  # noqa: E402
 from vaelab_core.datasets import load_dataset  # noqa: E402
 from vaelab_core.latent_usage import active_units, kl_per_unit, mean_variance  # noqa: E402

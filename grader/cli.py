@@ -13,7 +13,7 @@ from vaelab_core.cli import Option, add_verb
 
 
 def register_labs(subparsers: argparse._SubParsersAction) -> None:
-    from grader import generate_labs
+    from grader.kit import generate_labs
 
     add_verb(subparsers, "labs", generate_labs.main, "generate the student notebooks (labs/) from solutions/", [
         Option("--solutions", "solutions folder (default: the checkout's)"),
@@ -23,7 +23,7 @@ def register_labs(subparsers: argparse._SubParsersAction) -> None:
 
 
 def register_demo(subparsers: argparse._SubParsersAction) -> None:
-    from grader import demo
+    from grader.kit import demo
 
     add_verb(subparsers, "demo", demo.main, "run every lab headless on Speakers A and B, grade its examples", [
         Option("--out", "output folder (one subfolder per lab)"),
@@ -41,7 +41,7 @@ def register_pretrain(subparsers: argparse._SubParsersAction) -> None:
     """`vaelab pretrain` lives here because it needs the reference model, which only the grader
     may load (data_prep never reads solutions/)."""
     from data_prep import pretrain
-    from grader.reference import default_solutions, load_reference
+    from grader.assignment import default_solutions, load_reference
 
     def with_reference(main, solutions, **values):
         main(model_class=load_reference(solutions or default_solutions()), **values)
@@ -66,13 +66,13 @@ def register_pretrain(subparsers: argparse._SubParsersAction) -> None:
 
 def register_grade(subparsers: argparse._SubParsersAction) -> None:
     """`vaelab grade VERB`: the instructor's workflow, one verb per step, on a course directory."""
-    from grader import autograde, bands, course, export, feedback, intake, release, report
+    from grader.workflow import autograde, bands, export, feedback, init, intake, release, report
 
     grade = subparsers.add_parser("grade", help="the instructor's workflow: init, release, bands, intake, "
                                                 "autograde, feedback, export, report")
     verbs = grade.add_subparsers(title="grade commands", metavar="VERB", required=True)
     on_course = Option("--course", "the course directory")
-    add_verb(verbs, "init", course.main, "create a course directory wired to an assignment and its speaker data", [
+    add_verb(verbs, "init", init.main, "create a course directory wired to an assignment and its speaker data", [
         Option("course", "the course directory to create"),
         Option("--speaker-a", "the course's Speaker A dataset (default: the built-in one)"),
         Option("--speaker-b", "the course's Speaker B dataset (default: the built-in one)"),

@@ -20,15 +20,12 @@ Every verb takes `course` (default: the current folder) and reads it through `Co
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from traitlets.config import Config
 
-from grader.reference import DEFAULT_ASSIGNMENT, Assignment, assignment, default_solutions
-from vaelab_core.atomic_files import atomic_path
-from vaelab_core.datasets import load_dataset
+from grader.assignment import Assignment, assignment
 from vaelab_core.errors import VaelabError
 
 CONFIG_NAME = "vaelab_course.json"
@@ -125,56 +122,3 @@ class Course:
         config.CourseDirectory.db_url = self.db_url
         config.Application.log_level = "WARN"
         return config
-
-
-NBGRADER_CONFIG = '''# nbgrader settings of this vaelab course (written by `vaelab grade init`).
-c = get_config()  # noqa: F821 (nbgrader's config loader provides it)
-c.CourseDirectory.root = {root!r}
-c.CourseDirectory.course_id = {course_id!r}
-c.CourseDirectory.db_url = {db_url!r}
-'''
-
-
-def _copy(source: Path, target: Path) -> None:
-    with atomic_path(target) as tmp:
-        shutil.copyfile(source, tmp)
-
-
-def main(course: str | Path, speaker_a: str | Path | None = None, speaker_b: str | Path | None = None,
-         solutions: str | Path | None = None, assignment_name: str = DEFAULT_ASSIGNMENT,
-         force: bool = False) -> Course:
-    """Create the course directory `course` for `assignment_name` of `solutions` on the given
-    speaker data (default: the built-in Speaker A and B). Returns the course."""
-    root = Path(course).resolve()
-    if (root / CONFIG_NAME).exists() and not force:
-        raise CourseError(f"{root} is already a course directory; pass --force to set it up again "
-                          "(submissions and grades are kept).")
-    if (speaker_a is None) != (speaker_b is None):
-        raise CourseError("give both --speaker-a and --speaker-b, or neither (the built-in speakers).")
-    task = assignment(solutions or default_solutions(), assignment_name)
-    rules = task.rules()  # a broken grading.py is the instructor's to fix now, not at grading time
-    if speaker_a is None:
-        from data_prep.defaults import main as build_defaults
-        speaker_a, speaker_b = build_defaults()
-    given = {"A": Path(speaker_a), "B": Path(speaker_b)}
-    for path in given.values():
-        load_dataset(path)  # refuse data that breaks the lab contract, with the dataset's own message
-
-    root.mkdir(parents=True, exist_ok=True)
-    for speaker, path in given.items():
-        _copy(path, root / "data" / f"speaker_{speaker}.npz")
-    _copy(task.notebook_path, root / "source" / task.name / task.notebook_path.name)
-    made = rules.course_data(root / "data") if hasattr(rules, "course_data") else {}
-    config = {"data": {name: str(Path(path).resolve().relative_to(root)) for name, path in made.items()},
-              "assignment": task.name, "notebook": task.notebook_path.name, "solutions": str(task.solutions),
-              "speakers": {s: f"data/speaker_{s}.npz" for s in SPEAKERS},
-              "speaker_sources": {s: str(p.resolve()) for s, p in given.items()}}
-    with atomic_path(root / "nbgrader_config.py") as tmp:
-        tmp.write_text(NBGRADER_CONFIG.format(root=str(root), course_id=COURSE_ID,
-                                              db_url=f"sqlite:///{root / 'gradebook.db'}"))
-    with atomic_path(root / CONFIG_NAME) as tmp:
-        tmp.write_text(json.dumps(config, indent=1) + "\n")
-    print(f"course {root}: assignment {task.name} from {task.solutions}, speakers "
-          f"A = {given['A']}, B = {given['B']} (copied to {root / 'data'}).")
-    print(f"next: vaelab grade release --course {root}")
-    return Course.load(root)

@@ -1,7 +1,7 @@
 """How latent_space is graded: the hidden tests of the eight functions and of parts 1 and 2.
 
 Instructor-only, like the notebook beside it: the grader loads this file by path at grading
-time (grader/reference.py) and nothing installed contains it.
+time (grader/assignment.py) and nothing installed contains it.
 
 - Functions (test_latent_subspace ... test_slerp). `probe` runs in a separate process on the
   submission's own code (the notebook's code cells up to the last function, nothing after) and
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grader.judge import Check
+from grader.engine.judge import Check
 from vaelab_core import spec
 from vaelab_core.datasets import SWEEP_FACTORS as FACTORS
 from vaelab_core.latent_result_checks import BETA_SETTINGS as SETTINGS

@@ -1,7 +1,7 @@
 """How vae_speech is graded: the hidden tests of the five methods and of sections 2.4 and 2.5.
 
 Instructor-only, like the notebook beside it: the grader loads this file by path at grading
-time (grader/reference.py) and nothing installed contains it.
+time (grader/assignment.py) and nothing installed contains it.
 
 Two kinds of tests, both judged by the grader's own process, never inside the student's kernel:
 
@@ -26,7 +26,7 @@ import math
 import numpy as np
 import torch
 
-from grader.judge import Check, tensor_close
+from grader.engine.judge import Check, tensor_close
 from vaelab_core import spec
 from vaelab_core.checkpoints import CheckpointError, load_checkpoint, load_state_by_parts, pretrained_path
 from vaelab_core.model import count_parameters, expected_parameter_count
@@ -197,7 +197,7 @@ PROBES = {"test_build": probe_build, "test_generation_x": probe_generation_x,
 def probe(student: dict, reference: dict) -> dict[str, dict]:
     """{test id: probe} for the classes of two namespaces (the submission's and the reference's).
 
-    A probe that raises is reported by the caller (grader.probe) with the error's type and text.
+    A probe that raises is reported by the caller (grader.engine.probe) with the error's type and text.
     """
     return {test: (lambda fn=fn: fn(student[MODEL_CLASS], reference[MODEL_CLASS])) for test, fn in PROBES.items()}
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from data_prep.pretrain import main as pretrain
-from grader.reference import default_solutions, load_reference
+from grader.assignment import default_solutions, load_reference
 from vaelab_core import spec
 from vaelab_core.atomic_files import OutputError
 from vaelab_core.checkpoints import load_checkpoint, load_state_by_parts

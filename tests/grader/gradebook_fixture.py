@@ -34,8 +34,8 @@ from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config
 
 from grader.course import COURSE_ID, CONFIG_NAME
-from grader.export import RESULT_FILE
-from grader.generate_labs import ensure_tools_on_path
+from grader.workflow.export import RESULT_FILE
+from grader.kit.generate_labs import ensure_tools_on_path
 
 ASSIGNMENT = "vae_speech"
 NOTEBOOK = "vae_speech.ipynb"

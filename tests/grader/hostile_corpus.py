@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.example_submissions import write_report_pdf
+from grader.kit.example_submissions import write_report_pdf
 
 METHODS = ("test_build", "test_generation_x", "test_reparametrization", "test_inference", "test_get_loss")
 RESULTS = ("test_training", "test_seeds", "test_finetune", "test_cross")

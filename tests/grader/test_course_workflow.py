@@ -17,11 +17,13 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from grader import autograde, bands, course as course_verb, export, feedback, intake, release, report
-from grader.bands import StaleBandsError
+from grader.workflow import init as course_verb
+
+from grader.workflow import autograde, bands, export, feedback, intake, release, report
+from grader.workflow.bands import StaleBandsError
 from grader.course import Course
-from grader.example_submissions import expected_scores, write_example_zips
-from grader.feedback import secret_lines, visible_text
+from grader.kit.example_submissions import expected_scores, write_example_zips
+from grader.workflow.feedback import secret_lines, visible_text
 from tests.grader.course_helpers import exported_scores
 
 pytestmark = pytest.mark.slow
@@ -136,7 +138,7 @@ def test_autograde_refuses_bands_made_from_other_data(graded, tmp_path):
 
 
 def test_the_released_notebook_matches_labs_and_holds_no_solution(graded):
-    from grader.reference import default_solutions
+    from grader.assignment import default_solutions
 
     course = graded["course"]
     released = course.release_notebook.read_text()

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from grader.course import CONFIG_NAME
-from grader.export import RESULT_FILE, class_table, main
+from grader.workflow.export import RESULT_FILE, class_table, main
 from tests.grader.gradebook_fixture import (ASSIGNMENT, FLAG, HOSTILE, MAX_TOTAL, NOTEBOOK, PARTS,
                                             STUDENTS, TIMEOUT, copy_course)
 from vaelab_core.errors import VaelabError
@@ -137,7 +137,7 @@ def test_nbgrader_export_runs_the_plugin(course, monkeypatch):
 
     monkeypatch.chdir(course)
     app = ExportApp()
-    app.initialize(["--exporter=grader.export.PerPartCsvExportPlugin", "--to=from_nbgrader.csv",
+    app.initialize(["--exporter=grader.workflow.export.PerPartCsvExportPlugin", "--to=from_nbgrader.csv",
                     "--student", "ada", "--student", "cy", "--log-level=WARN"])
     app.start()
     header, rows = _read(course / "from_nbgrader.csv")
@@ -150,7 +150,7 @@ def test_nbgrader_export_runs_the_plugin(course, monkeypatch):
 def test_a_roster_id_that_looks_like_a_formula_is_written_as_text(course, tmp_path):
     from dataclasses import replace
 
-    from grader.export import write_csv
+    from grader.workflow.export import write_csv
 
     table = class_table(course)
     row = replace(table.rows[0], student_id="=HYPERLINK(\"http://x\")")

@@ -10,8 +10,8 @@ import pytest
 
 import re
 
-from grader.execute import NotebookFailed, execute_notebook
-from grader.generate_labs import StaleLabsError, main
+from grader.engine.execute import NotebookFailed, execute_notebook
+from grader.kit.generate_labs import StaleLabsError, main
 
 REPO = Path(__file__).resolve().parents[2]
 STUDENT = REPO / "labs" / "vae_speech" / "vae_speech.ipynb"

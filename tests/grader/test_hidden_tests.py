@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from grader.judge import judge_tests
-from grader.probe import call_probes, reference_probes
-from grader.reference import assignment, default_solutions
+from grader.engine.judge import judge_tests
+from grader.engine.probe import call_probes, reference_probes
+from grader.assignment import assignment, default_solutions
 from tests.vaelab_core.test_selfcheck import MISTAKES, ModuleListFunctionalTanh, Reference, variant
 
 TASK = assignment(default_solutions())
@@ -108,9 +108,9 @@ def test_a_modulelist_encoder_with_functional_relu_loses_the_inference_points(re
 
 
 def test_a_method_that_never_returns_is_stopped_and_costs_only_its_part(reference_results, monkeypatch):
-    import grader.probe
+    import grader.engine.probe
 
-    monkeypatch.setattr(grader.probe, "PROBE_SECONDS", 1)
+    monkeypatch.setattr(grader.engine.probe, "PROBE_SECONDS", 1)
 
     def endless(self, z):
         while True:

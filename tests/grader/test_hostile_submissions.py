@@ -17,9 +17,11 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from grader import autograde, course as course_verb, export, feedback, intake, release
-from grader.feedback import visible_text
-from grader.sandbox import bwrap_binary
+from grader.workflow import init as course_verb
+
+from grader.workflow import autograde, export, feedback, intake, release
+from grader.workflow.feedback import visible_text
+from grader.engine.sandbox import bwrap_binary
 from tests.grader.hostile_corpus import Case, cases, make_notebook, write_zip
 
 pytestmark = [pytest.mark.slow,
@@ -32,7 +34,7 @@ ARRIVED = 1_764_000_000.0
 def hidden_lines(course) -> set[str]:
     """Every line a student must never see: the grading rules' and the solution notebook's,
     save those the released notebook shows anyway; at least 20 characters, code only."""
-    from grader.feedback import secret_lines
+    from grader.workflow.feedback import secret_lines
 
     solution = nbformat.read(course.task.notebook_path, as_version=4)
     public = {line.strip() for cell in nbformat.read(course.release_notebook, as_version=4).cells

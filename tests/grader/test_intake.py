@@ -26,11 +26,11 @@ import nbformat  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
-from grader import intake  # noqa: E402
-from grader.generate_labs import ensure_tools_on_path  # noqa: E402
-from grader import zip_checks  # noqa: E402
-from grader.intake import ACCEPTED, DUPLICATE, REJECTED, UNCHANGED, Submission, main  # noqa: E402
-from grader.zip_checks import IntakeSetup, Student, identify_student  # noqa: E402
+from grader.workflow import intake  # noqa: E402
+from grader.kit.generate_labs import ensure_tools_on_path  # noqa: E402
+from grader.workflow import zip_checks  # noqa: E402
+from grader.workflow.intake import ACCEPTED, DUPLICATE, REJECTED, UNCHANGED, Submission, main  # noqa: E402
+from grader.workflow.zip_checks import IntakeSetup, Student, identify_student  # noqa: E402
 from vaelab_core.errors import VaelabError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]

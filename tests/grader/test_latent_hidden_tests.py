@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from grader.judge import judge_tests
-from grader.probe import call_probes, reference_probes
-from grader.reference import assignment, default_solutions
+from grader.engine.judge import judge_tests
+from grader.engine.probe import call_probes, reference_probes
+from grader.assignment import assignment, default_solutions
 from tests.vaelab_core.test_latent_checks import CORRECT, MISTAKES
 
 TASK = assignment(default_solutions(), "latent_space")

@@ -13,10 +13,12 @@ import re
 import nbformat
 import pytest
 
-from grader import autograde, course as course_verb, export, feedback, intake, release, report
-from grader.bands import StaleBandsError, load_bands
-from grader.example_submissions import expected_scores, write_example_zips
-from grader.feedback import visible_text
+from grader.workflow import init as course_verb
+
+from grader.workflow import autograde, export, feedback, intake, release, report
+from grader.workflow.bands import StaleBandsError, load_bands
+from grader.kit.example_submissions import expected_scores, write_example_zips
+from grader.workflow.feedback import visible_text
 from tests.grader.course_helpers import exported_scores
 
 pytestmark = pytest.mark.slow

@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from grader.export import class_table
-from grader.report import TOP_MESSAGES, failure_messages, main, pass_rates
+from grader.workflow.export import class_table
+from grader.workflow.report import TOP_MESSAGES, failure_messages, main, pass_rates
 from nbgrader.api import Gradebook
 
 from tests.grader.gradebook_fixture import (HOSTILE, HOSTILE_MESSAGE, LOSS_MESSAGE, STUDENTS,

@@ -19,7 +19,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from grader.student_bundle import _runtime_dependencies, build_bundle, build_student_wheel
+from grader.kit.student_bundle import _runtime_dependencies, build_bundle, build_student_wheel
 from vaelab_core import __version__
 from vaelab_core.errors import VaelabError
 
@@ -213,7 +213,7 @@ def test_bundle_refuses_the_instructors_notebook(tmp_path):
 
 def test_shipped_code_importing_grader_is_refused(tmp_path):
     (tmp_path / "data_prep").mkdir()
-    (tmp_path / "data_prep" / "leaky.py").write_text("def f():\n    from grader.reference import x\n")
+    (tmp_path / "data_prep" / "leaky.py").write_text("def f():\n    from grader.assignment import x\n")
     with pytest.raises(VaelabError, match=r"grader in data_prep/leaky\.py"):
         _runtime_dependencies(tmp_path, ["torch==2.11.*"])
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from grader.reference import default_solutions, load_reference
+from grader.assignment import default_solutions, load_reference
 from vaelab_core import checkpoints, spec
 from vaelab_core.checkpoints import CheckpointError, load_checkpoint, load_state_by_parts, save_checkpoint
 from vaelab_core.errors import VaelabError

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from data_prep.build import main as build
-from grader.reference import default_solutions, load_reference
+from grader.assignment import default_solutions, load_reference
 from vaelab_core.checkpoints import load_checkpoint, load_pretrained, pretrained_path
 from vaelab_core.datasets import load_dataset
 from vaelab_core.training import evaluate, finetune, new_model, train

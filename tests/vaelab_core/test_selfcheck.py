@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from grader.reference import default_solutions, load_reference
+from grader.assignment import default_solutions, load_reference
 from vaelab_core import selfcheck, spec
 from vaelab_core.model import SpeechVAEBase
 

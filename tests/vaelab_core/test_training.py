@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader.reference import default_solutions, load_reference
+from grader.assignment import default_solutions, load_reference
 from vaelab_core import spec
 from vaelab_core.datasets import SpeakerDataset, steps_per_epoch
 from vaelab_core.training import (TERMS, TrainConfig, TrainingError, cross_evaluate, evaluate,

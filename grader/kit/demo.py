@@ -16,8 +16,8 @@ import os
 import time
 from pathlib import Path
 
-from grader.reference import assignment, default_solutions
-from grader.execute import NotebookFailed, execute_notebook, save_notebook
+from grader.assignment import assignment, default_solutions
+from grader.engine.execute import NotebookFailed, execute_notebook, save_notebook
 from vaelab_core.datasets import load_dataset
 from vaelab_core.errors import VaelabError
 
@@ -83,8 +83,9 @@ def run_lab(name: str, out: Path, speaker_a: Path, speaker_b: Path, solutions: P
 def grade_examples(root: Path, name: str, speaker_a: Path, speaker_b: Path, solutions: Path | None,
                    jobs: int) -> dict:
     """The instructor's workflow on lab `name`'s example submissions; prints and returns the grades."""
-    from grader import autograde, course as course_verb, export, feedback, intake, release
-    from grader.example_submissions import expected_scores, write_example_zips
+    from grader.workflow import init as course_verb
+    from grader.workflow import autograde, export, feedback, intake, release
+    from grader.kit.example_submissions import expected_scores, write_example_zips
 
     print(f"\ngrading the example submissions of {name} in {root} ...")
     course = course_verb.main(root, speaker_a, speaker_b, solutions, assignment_name=name, force=True)

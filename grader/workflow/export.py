@@ -19,9 +19,9 @@ The status is one short text, its pieces joined with "; ":
   3. the autograder's flags, e.g. `test cell test_build was edited; restored`.
 
 The writer is an nbgrader export plugin, so `nbgrader export
---exporter=grader.export.PerPartCsvExportPlugin` in the course folder writes the same file.
+--exporter=grader.workflow.export.PerPartCsvExportPlugin` in the course folder writes the same file.
 `class_table()` is the reading half (the course folder read through grader.course.Course); the
-class report (grader/report.py) uses it too.
+class report (grader/workflow/report.py) uses it too.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 
 from grader.course import Course
-from grader.execute import execute_notebook
+from grader.engine.execute import execute_notebook
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.datasets import load_dataset
 from vaelab_core.errors import VaelabError

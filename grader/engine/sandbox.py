@@ -10,7 +10,7 @@ methods; both start through `Sandbox.command(...)`, which puts them in
   package and the rest of the machine are not there at all;
 - a network namespace with no interface but a down loopback: no network;
 - a PID namespace that dies with the grader, so nothing the code starts outlives it;
-- resource limits (set by `python -m grader.limits` just before bubblewrap starts): CPU seconds,
+- resource limits (set by `python -m grader.engine.limits` just before bubblewrap starts): CPU seconds,
   private memory (RLIMIT_DATA: torch maps gigabytes of libraries, which RLIMIT_AS would count),
   file size, open files, processes (RLIMIT_NPROC, which Linux does not apply to root: a watchdog
   in the grader also kills a sandbox whose process count explodes).
@@ -98,7 +98,7 @@ class Sandbox:
 
     def command(self, argv: list[str], workdir: Path) -> list[str]:
         """`argv` wrapped: limits, then bubblewrap with the student's view, then `argv` in `workdir`."""
-        limits = [sys.executable, "-m", "grader.limits", *self.limits.arguments(), "--"]
+        limits = [sys.executable, "-m", "grader.engine.limits", *self.limits.arguments(), "--"]
         if self.unsafe:
             return [*limits, *argv]
         binary = bwrap_binary()

@@ -20,7 +20,7 @@ from nbgrader.apps.api import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config
 
-from grader.reference import default_solutions
+from grader.assignment import default_solutions
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.errors import VaelabError
 

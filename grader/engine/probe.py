@@ -1,11 +1,11 @@
 """Step 3 of grading a submission: call the student's methods on fixed inputs, in a process of
 their own.
 
-`run_probes(...)` starts `python -m grader.probe`, which runs the submission's code cells up to
+`run_probes(...)` starts `python -m grader.engine.probe`, which runs the submission's code cells up to
 the assignment's model cell (nothing after it: later cells cannot change what is probed), then
 each probe of the assignment's grading rules with a time limit, and writes plain tensors and
 numbers to a file (torch.save of a dict, read back with weights_only=True). The judging happens
-in the grader's process (grader/judge.py): whatever the student's code does to torch, numpy or
+in the grader's process (grader/engine/judge.py): whatever the student's code does to torch, numpy or
 builtins in the probe process, it changes only its own answers.
 """
 
@@ -91,7 +91,7 @@ def _plain(value):
 
 def probe_notebook(notebook_path: Path, assignment_dir: Path) -> dict[str, dict]:
     """{test: probe result or {"error": text}} for the submission at `notebook_path`."""
-    from grader.reference import Assignment
+    from grader.assignment import Assignment
 
     task = Assignment(assignment_dir.parent, assignment_dir.name)
     rules = task.rules()
@@ -141,7 +141,7 @@ def reference_only(task) -> nbformat.NotebookNode:
 
 
 def run_probes(notebook_path: Path, task, env: dict[str, str], sandbox=None, timeout: float = 300) -> dict[str, dict]:
-    """Probe a submission in a child process (in `sandbox`, a grader.sandbox.Sandbox, when
+    """Probe a submission in a child process (in `sandbox`, a grader.engine.sandbox.Sandbox, when
     given); {test: result}. A probe process that dies or overruns gives every method test the
     reason, and grading goes on.
 
@@ -159,9 +159,9 @@ def run_probes(notebook_path: Path, task, env: dict[str, str], sandbox=None, tim
         shutil.copyfile(task.grading_path, rules / "grading.py")
         nbformat.write(reference_only(task), rules / task.notebook_path.name)
         out = tmp / "probes.pt"
-        command = [sys.executable, "-m", "grader.probe", str(tmp / "submission.ipynb"), str(rules), str(out)]
+        command = [sys.executable, "-m", "grader.engine.probe", str(tmp / "submission.ipynb"), str(rules), str(out)]
         if sandbox is not None:
-            grader_dir = Path(__file__).resolve().parent
+            grader_dir = Path(__file__).resolve().parents[1]  # the grader package
             sandbox = dataclasses.replace(sandbox, read_only=[grader_dir], writable=[tmp])
             command = sandbox.command(command, tmp)
         try:

@@ -35,13 +35,13 @@ from pathlib import Path
 
 import nbformat
 
-from grader.bands import load_bands
+from grader.workflow.bands import load_bands
 from grader.course import Course
-from grader.execute import NotebookFailed, execute_notebook, kernel_environment
-from grader.judge import judge_tests, write_verdicts
-from grader.probe import reference_probes, run_probes
-from grader.restore_cells import restore_cells
-from grader.sandbox import Sandbox
+from grader.engine.execute import NotebookFailed, execute_notebook, kernel_environment
+from grader.engine.judge import judge_tests, write_verdicts
+from grader.engine.probe import reference_probes, run_probes
+from grader.engine.restore_cells import restore_cells
+from grader.engine.sandbox import Sandbox
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.provenance import sha256_file
 from vaelab_core.records import read_records
@@ -196,7 +196,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m grader.pipeline COURSE STUDENT`: one submission, in a process of its own."""
+    """`python -m grader.engine.grade COURSE STUDENT`: one submission, in a process of its own."""
     parser = argparse.ArgumentParser(description="grade one submission (run by vaelab grade autograde)")
     parser.add_argument("course", type=Path)
     parser.add_argument("student")

@@ -8,7 +8,7 @@ Inputs: every `*.zip` in ZIP_DIR (sorted by name, `.ZIP` too; hidden files such 
 with a header: `student_id` required, `first_name`, `last_name`, `email` optional).
 
 A ZIP is accepted when, in this order (the first failure is the reason reported; the checks and
-their limits are in grader/zip_checks.py):
+their limits are in grader/workflow/zip_checks.py):
 
 1. its file name tells the student (rule below);
 2. it is a readable ZIP whose entries are all safe: no absolute name, no `..` part, no symbolic
@@ -68,7 +68,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.utils import parse_utc
 
-from grader.zip_checks import CHECKS, IntakeSetup, Rejected, Student
+from grader.workflow.zip_checks import CHECKS, IntakeSetup, Rejected, Student
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.errors import VaelabError
 from vaelab_core.provenance import sha256_file
@@ -215,7 +215,7 @@ def update_gradebook(setup: IntakeSetup) -> None:
     from nbgrader.api import Gradebook
 
     from grader.course import COURSE_ID
-    from grader.generate_labs import ensure_tools_on_path
+    from grader.kit.generate_labs import ensure_tools_on_path
 
     ensure_tools_on_path()  # nbgrader runs `alembic` by name should the database be empty
     with Gradebook(f"sqlite:///{database.resolve()}", course_id=COURSE_ID) as gradebook:

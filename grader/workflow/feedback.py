@@ -17,7 +17,7 @@ from nbgrader.apps.api import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
 from grader.course import Course
-from grader.generate_labs import ensure_tools_on_path
+from grader.kit.generate_labs import ensure_tools_on_path
 from vaelab_core.errors import VaelabError
 
 #: Lines shorter than this are too common to mean anything when found in a page.

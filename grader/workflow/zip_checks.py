@@ -1,8 +1,8 @@
-"""The checks every ZIP goes through at intake, in order (grader/intake.py files what passes).
+"""The checks every ZIP goes through at intake, in order (grader/workflow/intake.py files what passes).
 
-Each check takes the Submission on its way (grader.intake) and the course's IntakeSetup, fills
+Each check takes the Submission on its way (grader.workflow.intake) and the course's IntakeSetup, fills
 in its part or raises Rejected with the reason recorded for the ZIP; `CHECKS` is the order. The
-rules are in grader/intake.py's docstring: file name -> student id, a safe archive, one
+rules are in grader/workflow/intake.py's docstring: file name -> student id, a safe archive, one
 notebook and one PDF, read under a byte cap, the notebook valid and this assignment's, the PDF
 within the page limit.
 """
@@ -26,7 +26,7 @@ import nbformat
 import pypdf
 
 if TYPE_CHECKING:
-    from grader.intake import Submission
+    from grader.workflow.intake import Submission
 
 MAX_PAGES = 3                      # the handout's limit on the PDF report
 MAX_TOTAL_BYTES = 200 * 2**20      # uncompressed bytes per ZIP, declared and actually read

@@ -78,7 +78,7 @@ class LimitedOutputClient(NotebookClient):
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel starts inside `sandbox` (grader/sandbox.py). Asynchronous,
+    """A kernel manager whose kernel starts inside `sandbox` (grader/engine/sandbox.py). Asynchronous,
     as nbclient expects: with the blocking manager, interrupting a cell that overran hangs."""
 
     def __init__(self, *args, sandbox=None, workdir: Path | None = None, **kwargs) -> None:
@@ -102,7 +102,7 @@ class ProcessWatchdog(threading.Thread):
         self.reason: str | None = None
 
     def run(self) -> None:
-        from grader.sandbox import count_processes
+        from grader.engine.sandbox import count_processes
 
         while not self.done.wait(0.2):
             process = getattr(getattr(self.kernel, "provisioner", None), "process", None)
@@ -122,7 +122,7 @@ def execute_notebook(source: Path | nbformat.NotebookNode, workdir: Path, env: d
     kernel_environment); returns the run notebook. `run_info`, when given, receives
     "truncated_cell": the index of the cell whose output passed `output_limit`, or None.
 
-    sandbox: a grader.sandbox.Sandbox for student code (the kernel's sockets folder is added to
+    sandbox: a grader.engine.sandbox.Sandbox for student code (the kernel's sockets folder is added to
     what it may write). allow_errors=False: raises NotebookFailed (with the executed notebook in
     `.notebook`) when a cell fails, the kernel dies or a cell runs longer than `timeout` seconds.
     allow_errors=True (grading): a failing or overrunning cell (it is interrupted) leaves its

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import nbformat
 
-from grader import bands as grading_bands
+from grader.workflow import bands as grading_bands
 from grader.course import Course
-from grader.generate_labs import generate_assignment, notebook_text, stamp
-from grader.student_bundle import build_bundle
+from grader.kit.generate_labs import generate_assignment, notebook_text, stamp
+from grader.kit.student_bundle import build_bundle
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.errors import VaelabError
 

@@ -4,7 +4,7 @@ For the instructor after grading: how the class scored (histogram of totals), wh
 class fails (pass rate per autograded test, and the most frequent failure messages, counted
 over every submission's vaelab_result.json), and what is left to do (submissions waiting for
 manual grading, submissions the autograder could not fully grade). The scores and statuses come
-from grader.export.class_table, the same reading as grades.csv, so the two always agree.
+from grader.workflow.export.class_table, the same reading as grades.csv, so the two always agree.
 
 Output: COURSE/reports/report.html (self-contained: inline CSS, no scripts) and, in the same
 folder, histogram.png and pass_rate.png. Every text that a student can influence (ids, failure
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.export import ClassTable, Part, StudentRow, class_table
+from grader.workflow.export import ClassTable, Part, StudentRow, class_table
 from vaelab_core.atomic_files import atomic_path
 
 TOP_MESSAGES = 10          # failure messages listed

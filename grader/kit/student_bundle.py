@@ -38,7 +38,7 @@ from vaelab_core.atomic_files import atomic_path
 from vaelab_core.errors import VaelabError
 from vaelab_core.installation import pair_pins
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: The packages the student notebook imports (cells `from vaelab_core ...` and
 #: `from data_prep import preprocess`), with every subpackage found below them.

@@ -1,11 +1,11 @@
 """`vaelab grade autograde`: grade every submission, N at a time, each in its own process.
 
-Each submission is graded by `python -m grader.pipeline COURSE STUDENT` (grader/pipeline.py),
+Each submission is graded by `python -m grader.engine.grade COURSE STUDENT` (grader/engine/grade.py),
 a process of its own with its own kernel, environment and share of the cores: with PyTorch's
 default threads, two notebooks side by side on 2 cores each run about 20 times slower, so each
 worker gets `cores // jobs` threads. A worker that overruns the per-submission timeout is
 killed with its kernel (its process group); one failure never stops the others. This process
-alone writes the gradebook, as each worker finishes (grader/save_grades.py).
+alone writes the gradebook, as each worker finishes (grader/workflow/save_grades.py).
 
 Re-running grades only what is new: a submission whose result records the same notebook
 checksum, and whose grades are in the gradebook, is skipped unless `force`.
@@ -27,11 +27,11 @@ from pathlib import Path
 from nbgrader.api import Gradebook, MissingEntry
 from tqdm.auto import tqdm
 
-from grader.bands import load_bands
+from grader.workflow.bands import load_bands
 from grader.course import Course
-from grader.pipeline import CELL_TIMEOUT
-from grader.sandbox import check_available
-from grader.save_grades import save_grades
+from grader.engine.grade import CELL_TIMEOUT
+from grader.engine.sandbox import check_available
+from grader.workflow.save_grades import save_grades
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.errors import VaelabError
 from vaelab_core.provenance import sha256_file
@@ -69,7 +69,7 @@ def _already_graded(course: Course, student: str) -> bool:
 
 
 def _start(course: Course, student: str, threads: int, cell_timeout: int, unsafe: bool) -> Worker:
-    command = [sys.executable, "-m", "grader.pipeline", str(course.root), student,
+    command = [sys.executable, "-m", "grader.engine.grade", str(course.root), student,
                "--threads", str(threads), "--cell-timeout", str(cell_timeout), "--parent", str(os.getpid()),
                *(["--unsafe"] if unsafe else [])]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
@@ -125,7 +125,7 @@ def main(course: str | Path = ".", jobs: int = 1, force: bool = False, timeout: 
     jobs: submissions graded at once; threads: torch threads per worker (default: the cores
     shared out between the jobs); timeout: seconds per submission; cell_timeout: seconds per
     notebook cell before it is interrupted; unsafe: run student code without the sandbox
-    (grader/sandbox.py), which grading otherwise refuses to do without.
+    (grader/engine/sandbox.py), which grading otherwise refuses to do without.
     """
     course = Course.load(course)
     if jobs < 1:

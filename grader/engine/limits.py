@@ -1,4 +1,4 @@
-"""`python -m grader.limits --cpu=S --data=B --fsize=B --nofile=N --nproc=N -- COMMAND...`:
+"""`python -m grader.engine.limits --cpu=S --data=B --fsize=B --nofile=N --nproc=N -- COMMAND...`:
 set resource limits, then become COMMAND (exec: no process stays in between).
 
 The sandbox starts student code through this: limits set before bubblewrap starts hold inside
