@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_training import matmul_gflops  # noqa: E402 (this folder's sibling script)
 
 from grader.kit.demo import lab_names  # noqa: E402
+from grader.engine.environment import kernel_environment  # noqa: E402
 from grader.engine.execute import execute_notebook  # noqa: E402
 from grader.assignment import assignment, default_solutions  # noqa: E402
 
@@ -45,10 +46,10 @@ def cell_seconds(notebook) -> list[tuple[str, float]]:
 def run(name: str, speakers: tuple[Path, Path]) -> tuple[float, list[tuple[str, float]]]:
     source = assignment(default_solutions(), name).notebook_path
     with tempfile.TemporaryDirectory(prefix="vaelab-bench-labs-") as tmp:
-        env = {"VAELAB_SPEAKER_A": str(speakers[0]), "VAELAB_SPEAKER_B": str(speakers[1]),
-               "VAELAB_OUT": tmp, "TQDM_DISABLE": "1"}
+        env = kernel_environment({"VAELAB_SPEAKER_A": str(speakers[0]), "VAELAB_SPEAKER_B": str(speakers[1])},
+                                 Path(tmp))
         started = time.perf_counter()
-        notebook = execute_notebook(source, Path(tmp), env=env, timeout=3600)
+        notebook = execute_notebook(source, Path(tmp), env, timeout=3600)
         return time.perf_counter() - started, cell_seconds(notebook)
 
 

@@ -92,16 +92,16 @@ def training_rate(model_class: type[nn.Module], epochs: int, repeats: int = 3) -
 def notebook_seconds() -> float:
     """Wall time of the solution notebook executed headless on the built-in speakers."""
     from data_prep.defaults import main as build_defaults
+    from grader.engine.environment import kernel_environment
     from grader.engine.execute import execute_notebook
 
     speaker_a, speaker_b = build_defaults()
     source = assignment(default_solutions()).notebook_path
     with tempfile.TemporaryDirectory(prefix="vaelab-bench-") as tmp:
-        env = {"VAELAB_SPEAKER_A": str(Path(speaker_a).resolve()),
-               "VAELAB_SPEAKER_B": str(Path(speaker_b).resolve()),
-               "VAELAB_OUT": tmp, "TQDM_DISABLE": "1"}
+        env = kernel_environment({"VAELAB_SPEAKER_A": str(Path(speaker_a).resolve()),
+                                  "VAELAB_SPEAKER_B": str(Path(speaker_b).resolve())}, Path(tmp))
         started = time.perf_counter()
-        execute_notebook(source, Path(tmp), env=env, timeout=3600)
+        execute_notebook(source, Path(tmp), env, timeout=3600)
         return time.perf_counter() - started
 
 

@@ -30,6 +30,34 @@ class ReferenceError(VaelabError):
     """The solutions folder, its notebook or its grading rules are missing or broken."""
 
 
+#: The plug-in an assignment implements: the names its grading.py must define, and what each is.
+#: A third lab copies one of solutions/*/grading.py and keeps these (solutions/README.md).
+RULES_REQUIRED = {
+    "REFERENCE_CELLS": "tuple of nbgrader grade ids: the source notebook's cells that define the reference",
+    "STUDENT_CODE_UNTIL": "grade id of the last cell the probe runs (the student's code ends there)",
+    "METHOD_TESTS": "grade ids of the test cells judged on probes of the student's code",
+    "RESULT_TESTS": "grade ids of the test cells judged on the notebook's recorded results, against bands",
+    "JUDGES": "{test grade id: judge(probe or record, reference probe or band) -> list[Check]}",
+    "probe": "probe(student namespace, reference namespace) -> {test: callable returning plain data}",
+    "make_bands": "make_bands(records, reference namespace, speakers) -> {result test: band}",
+    "summary": "summary(results.json of a run) -> text printed by vaelab demo",
+}
+#: Names grading.py may define, with their meaning when it does not.
+RULES_OPTIONAL = {
+    "MODEL_CLASS": "name of a class the notebook must define before it is probed (none: a lab of functions)",
+    "TRAINING_CELLS": "grade ids of the cells counted as training in the timings (none: no training)",
+    "STUDENT_WORK": "what the student fills in, as the top of the student bundle's INSTALL.md says",
+    "course_data": "course_data(data folder) -> {environment variable: path}: data made for the course",
+}
+#: examples.py, the assignment's example submissions, must define these.
+EXAMPLES_REQUIRED = {
+    "EXAMPLES": "{student id: example (what it shows, its code, {test: expected score})}: the example corpus",
+    "make_submission": "make_submission(release notebook, example) -> the submitted notebook",
+}
+
+_loaded: dict[tuple[str, str], types.ModuleType] = {}
+
+
 def default_solutions() -> Path:
     """The solutions/ folder of the checkout this grader runs from (an instructor's clone).
 
@@ -73,14 +101,14 @@ class Assignment:
         if not self.grading_path.is_file():
             raise ReferenceError(f"{self.grading_path}: missing. Each assignment folder holds its grading "
                                  "rules (grading.py: reference cells, probes, judges, bands).")
-        return _load_module(self.grading_path, f"vaelab_grading_{self.name}")
+        return _load_checked(self.grading_path, f"vaelab_grading_{self.name}", RULES_REQUIRED)
 
     def examples(self) -> types.ModuleType:
         """The assignment's example submissions (`examples.py`: EXAMPLES, make_submission)."""
         path = self.folder / "examples.py"
         if not path.is_file():
             raise ReferenceError(f"{path}: missing; the assignment has no example submissions.")
-        return _load_module(path, f"vaelab_examples_{self.name}")
+        return _load_checked(path, f"vaelab_examples_{self.name}", EXAMPLES_REQUIRED)
 
     def reference_source(self) -> str:
         """The Python source of the cells that define the reference, joined in order."""
@@ -99,6 +127,22 @@ class Assignment:
         with contextlib.redirect_stdout(io.StringIO()):  # the cells' own prints are for the notebook
             exec(compile(self.reference_source(), str(self.notebook_path), "exec"), namespace)
         return namespace
+
+
+def _load_checked(path: Path, name: str, required: dict[str, str]) -> types.ModuleType:
+    """`path` loaded as module `name`, once per process and content (a changed file is loaded
+    again); raises ReferenceError naming each required name it lacks, and what that name is."""
+    import hashlib
+
+    key = (name, hashlib.sha256(path.read_bytes()).hexdigest())
+    if key not in _loaded:
+        module = _load_module(path, name)
+        missing = [f"{n} ({what})" for n, what in required.items() if not hasattr(module, n)]
+        if missing:
+            raise ReferenceError(f"{path} does not define: " + "; ".join(missing)
+                                 + ". See solutions/README.md for the assignment plug-in.")
+        _loaded[key] = module
+    return _loaded[key]
 
 
 def _load_module(path: Path, name: str) -> types.ModuleType:

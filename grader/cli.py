@@ -95,14 +95,15 @@ def register_grade(subparsers: argparse._SubParsersAction) -> None:
         on_course,
         Option("--roster", "CSV of the class (student_id, first_name, last_name, email)"),
     ])
-    add_verb(verbs, "autograde", autograde.main, "grade every new submission, N at a time", [
+    add_verb(verbs, "autograde", autograde.main, "grade every new submission, N at a time or on a Dask cluster", [
         on_course,
-        Option("--jobs", "submissions graded at once (each in its own process and kernel)"),
+        Option("--jobs", "submissions graded at once by the local pool (each in its own process and kernel)"),
         Option("--force", "grade again submissions already graded"),
-        Option("--timeout", "seconds per submission before its worker is stopped"),
+        Option("--timeout", "seconds per submission in the local pool before its process is stopped"),
         Option("--cell-timeout", "seconds per notebook cell before it is interrupted"),
-        Option("--threads", "torch threads per worker (default: the cores shared between the jobs)"),
+        Option("--threads", "torch threads per submission (default: the cores shared between the jobs; 1 on a cluster)"),
         Option("--unsafe", "run student code without the sandbox (only where bubblewrap cannot run)"),
+        Option("--scheduler", "address of a Dask scheduler (tcp://HOST:8786): its workers grade, not this machine"),
     ])
     add_verb(verbs, "feedback", feedback.main, "HTML feedback per student", [on_course])
     add_verb(verbs, "export", export.main, "grades.csv: one row per student, one column per graded part", [

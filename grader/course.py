@@ -26,6 +26,7 @@ from pathlib import Path
 from traitlets.config import Config
 
 from grader.assignment import Assignment, assignment
+from grader.engine.result import RESULT_FILE
 from vaelab_core.errors import VaelabError
 
 CONFIG_NAME = "vaelab_course.json"
@@ -89,26 +90,56 @@ class Course:
     def submitted_notebook(self, student: str) -> Path:
         return self.root / "submitted" / student / self.assignment / self.notebook
 
+    def submission(self, student: str):
+        """`student`'s submission as the engine takes it (grader.engine.grade.Submission)."""
+        from grader.engine.grade import Submission
+
+        notebook = self.submitted_notebook(student)
+        stamp = notebook.parent / "timestamp.txt"
+        return Submission(student, notebook.read_text(encoding="utf-8"),
+                          stamp.read_text().strip() if stamp.is_file() else None)
+
     def autograded_dir(self, student: str) -> Path:
         return self.root / "autograded" / student / self.assignment
 
     def result_path(self, student: str) -> Path:
-        """The autograder's record of one submission (status, per-test verdicts, timings)."""
-        return self.autograded_dir(student) / "vaelab_result.json"
+        """The autograder's record of one submission (grader.engine.result.GradingResult)."""
+        return self.autograded_dir(student) / RESULT_FILE
+
+    def result(self, student: str):
+        """The autograder's record of `student`'s submission, or None when there is none yet.
+        Raises OSError, ValueError, KeyError or TypeError when it is unreadable."""
+        from grader.engine.result import GradingResult
+
+        path = self.result_path(student)
+        return GradingResult.load(path) if path.is_file() else None
 
     @property
     def data_paths(self) -> dict[str, Path]:
         """{environment variable: path} of the data the assignment made for the course (may be empty)."""
         return {name: self.root / path for name, path in self.config.get("data", {}).items()}
 
+    def kernel_data_paths(self) -> dict[str, Path]:
+        """{environment variable: path} of every datum a notebook of this course reads."""
+        return {"VAELAB_SPEAKER_A": self.speakers["A"], "VAELAB_SPEAKER_B": self.speakers["B"], **self.data_paths}
+
     def kernel_data(self) -> dict[str, str]:
         """What a notebook of this course is told about its data, as environment variables."""
-        return {"VAELAB_SPEAKER_A": str(self.speakers["A"]), "VAELAB_SPEAKER_B": str(self.speakers["B"]),
-                **{name: str(path) for name, path in self.data_paths.items()}}
+        return {name: str(path) for name, path in self.kernel_data_paths().items()}
+
+    @property
+    def rules(self):
+        """The assignment's grading rules (loaded once per process)."""
+        return self.task.rules()
 
     @property
     def bands_path(self) -> Path:
         return self.root / "grading" / "bands.json"
+
+    @property
+    def reference_probes_path(self) -> Path:
+        """The reference's probes, computed with the bands (torch.save of plain tensors)."""
+        return self.root / "grading" / "reference_probes.pt"
 
     def students(self) -> list[str]:
         """Students with a submitted notebook for this assignment, sorted."""

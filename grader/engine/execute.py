@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
-import os
 import tempfile
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -16,26 +18,13 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
 
+from grader.engine.result import Cut, Problem
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.errors import VaelabError
 
 
 class NotebookFailed(VaelabError):
     """A notebook stopped with an error; the message has the failing cell's error."""
-
-
-#: Variables that set how many threads a process's numeric libraries start.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-
-
-def kernel_environment(values: dict[str, str], threads: int | None = None) -> dict[str, str]:
-    """The environment of one kernel: this process's, with `values` and (when given) `threads`
-    threads for torch and BLAS. Each kernel gets its own: nothing is set in os.environ, so
-    kernels started side by side do not see each other's settings."""
-    env = {**os.environ, **values}
-    if threads is not None:
-        env.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
-    return env
 
 
 def save_notebook(notebook: nbformat.NotebookNode, path: Path, html: bool = True) -> None:
@@ -114,22 +103,31 @@ class ProcessWatchdog(threading.Thread):
                 return
 
 
-def execute_notebook(source: Path | nbformat.NotebookNode, workdir: Path, env: dict[str, str] | None = None,
-                     timeout: int = 900, threads: int | None = None, allow_errors: bool = False,
-                     sandbox=None, output_limit: int = OUTPUT_LIMIT, run_info: dict | None = None) -> nbformat.NotebookNode:
-    """Execute a notebook (a path or a NotebookNode) top to bottom with `workdir` as the current
-    folder, in a kernel whose environment is this process's plus `env` (and `threads`, see
-    kernel_environment); returns the run notebook. `run_info`, when given, receives
-    "truncated_cell": the index of the cell whose output passed `output_limit`, or None.
+@dataclass
+class KernelRun:
+    """What running a notebook in a kernel gave: the run notebook and what stopped or cut it."""
 
-    sandbox: a grader.engine.sandbox.Sandbox for student code (the kernel's sockets folder is added to
-    what it may write). allow_errors=False: raises NotebookFailed (with the executed notebook in
-    `.notebook`) when a cell fails, the kernel dies or a cell runs longer than `timeout` seconds.
-    allow_errors=True (grading): a failing or overrunning cell (it is interrupted) leaves its
-    error in its outputs and the next cells run; only a dead kernel stops the run.
+    notebook: nbformat.NotebookNode
+    failure: Exception | None = None  # the error that stopped the run (nbclient's), or None
+    truncated_cell: int | None = None  # the cell whose output passed the output limit
+    stopped: str | None = None  # why the process watchdog stopped the kernel
+
+    @property
+    def kernel_died(self) -> bool:
+        return isinstance(self.failure, DeadKernelError)
+
+
+def run_kernel(notebook: nbformat.NotebookNode, workdir: Path, env: dict[str, str], timeout: int,
+               sandbox=None, keep_going: bool = False, output_limit: int = OUTPUT_LIMIT) -> KernelRun:
+    """Execute `notebook` (in place) top to bottom in a kernel with `workdir` as its current
+    folder and `env` as its whole environment (grader/engine/environment.py).
+
+    sandbox: a grader.engine.sandbox.Sandbox for student code (the kernel's sockets folder is
+    added to what it may write). keep_going (grading): a failing or overrunning cell (it is
+    interrupted) leaves its error in its outputs and the next cells run; only a dead kernel
+    stops the run. Otherwise the first failing or overrunning cell stops it. Either way the
+    failure is returned, not raised.
     """
-    notebook = source if isinstance(source, nbformat.NotebookNode) else nbformat.read(source, as_version=4)
-    name = getattr(source, "name", "the notebook")
     with tempfile.TemporaryDirectory(prefix="vaelab-kernel-") as sockets:
         # The kernel talks over Unix sockets in a private folder rather than TCP ports on
         # localhost: nothing else on the machine can connect to it.
@@ -140,25 +138,111 @@ def execute_notebook(source: Path | nbformat.NotebookNode, workdir: Path, env: d
                                         sandbox=sandbox, workdir=Path(workdir))
         if sandbox is not None:
             kernel.kernel_spec.interrupt_mode = "message"  # signals do not cross into the sandbox
-        client = LimitedOutputClient(notebook, km=kernel, timeout=timeout, allow_errors=allow_errors,
-                                     interrupt_on_timeout=allow_errors, record_timing=True,
+        client = LimitedOutputClient(notebook, km=kernel, timeout=timeout, allow_errors=keep_going,
+                                     interrupt_on_timeout=keep_going, record_timing=True,
                                      resources={"metadata": {"path": str(workdir)}}, output_limit=output_limit)
         watchdog = ProcessWatchdog(kernel, sandbox.limits.processes // 4) if sandbox is not None else None
         if watchdog is not None:
             watchdog.start()
+        run = KernelRun(notebook)
         try:
-            client.execute(env=kernel_environment(env or {}, threads))
+            client.execute(env=env)
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
-            failure = NotebookFailed(f"{name} stopped: {str(err).strip()[-2000:]}")
-            failure.notebook = notebook
-            failure.kernel_died = isinstance(err, DeadKernelError)
-            raise failure from err
+            run.failure = err
         finally:
             if watchdog is not None:
                 watchdog.done.set()
-            if run_info is not None:
-                run_info["truncated_cell"] = client.truncated_cell
-                run_info["stopped"] = watchdog.reason if watchdog is not None else None
+                run.stopped = watchdog.reason
+            run.truncated_cell = client.truncated_cell
             if kernel.has_kernel:  # a kernel manager we made is ours to shut down
                 run_sync(kernel.shutdown_kernel)(now=True)
-    return notebook
+    return run
+
+
+def execute_notebook(source: Path | nbformat.NotebookNode, workdir: Path, env: dict[str, str],
+                     timeout: int = 900) -> nbformat.NotebookNode:
+    """Run a trusted notebook (the reference, a lab in the demo) to the end; returns it run.
+    Raises NotebookFailed, with the notebook as far as it ran in `.notebook`, when a cell fails,
+    overruns `timeout` seconds or the kernel dies."""
+    notebook = source if isinstance(source, nbformat.NotebookNode) else nbformat.read(source, as_version=4)
+    run = run_kernel(notebook, workdir, env, timeout)
+    if run.failure is not None:
+        failure = NotebookFailed(f"{getattr(source, 'name', 'the notebook')} stopped: "
+                                 f"{str(run.failure).strip()[-2000:]}")
+        failure.notebook = run.notebook
+        raise failure from run.failure
+    return run.notebook
+
+
+def _cell_name(notebook: nbformat.NotebookNode, index: int) -> str:
+    if index >= len(notebook.cells):
+        return "end"
+    return notebook.cells[index].get("metadata", {}).get("nbgrader", {}).get("grade_id", "code")
+
+
+def cuts(run: KernelRun, cell_timeout: int, memory_bytes: int) -> list[Problem]:
+    """The limits that stopped or cut a graded kernel run, one Problem each."""
+    notebook, problems = run.notebook, []
+    if run.kernel_died:
+        ran = [i for i, c in enumerate(notebook.cells) if c.get("execution_count")]  # the last one started
+        last = ran[-1] if ran else 0
+        problems.append(Problem(Cut.KERNEL_DEATH, f"the kernel died in cell {last} ({_cell_name(notebook, last)}); "
+                                                  "later cells did not run"))
+    elif run.failure is not None:  # nbclient gave up for another reason
+        problems.append(Problem(Cut.KERNEL_DEATH, f"the kernel stopped: {str(run.failure).strip()[:300]}"))
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") != "error":
+                continue
+            where = f"cell {index} ({_cell_name(notebook, index)})"
+            if output.get("ename") == "KeyboardInterrupt" and index != run.truncated_cell:
+                problems.append(Problem(Cut.CELL_TIME, f"{where} ran longer than {cell_timeout} s and was interrupted"))
+            elif output.get("ename") == "MemoryError":
+                problems.append(Problem(Cut.MEMORY, f"{where} ran out of memory (the limit is "
+                                                    f"{memory_bytes / 2 ** 30:.0f} GiB)"))
+    if run.truncated_cell is not None:
+        problems.append(Problem(Cut.OUTPUT_CAP, f"cell {run.truncated_cell} printed more than the output limit "
+                                                f"({OUTPUT_LIMIT // 2 ** 20} MB); its output was cut and the cell interrupted"))
+    if run.stopped:
+        problems.append(Problem(Cut.PROCESSES, run.stopped))
+    return problems
+
+
+def _when(text: str | None) -> float | None:
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except (AttributeError, ValueError):
+        return None
+
+
+def cell_seconds(notebook: nbformat.NotebookNode, training_cells: tuple[str, ...], started: float) -> dict[str, float]:
+    """Seconds of the run by kind, from nbclient's timing metadata: kernel start (until the first
+    cell), training (the cells named in `training_cells`), tests (check cells), imports and data
+    (everything else)."""
+    seconds = {"kernel start": 0.0, "imports and data": 0.0, "training": 0.0, "tests": 0.0}
+    first = None
+    for cell in notebook.cells:
+        timing = cell.get("metadata", {}).get("execution", {})
+        begin, end = _when(timing.get("iopub.status.busy")), _when(timing.get("iopub.status.idle"))
+        if begin is None or end is None:
+            continue
+        first = begin if first is None else min(first, begin)
+        nbgrader = cell.metadata.get("nbgrader", {})
+        kind = ("tests" if nbgrader.get("grade") and not nbgrader.get("solution") else
+                "training" if nbgrader.get("grade_id") in training_cells else "imports and data")
+        seconds[kind] += end - begin
+    if first is not None:
+        seconds["kernel start"] = max(0.0, first - started)
+    return seconds
+
+
+def step(run) -> None:
+    """The engine's step 3 (grader/engine/grade.py): the whole restored notebook in a sandboxed
+    kernel, on the course's data; overrunning and failing cells do not stop it."""
+    started = time.time()
+    kernel = run_kernel(run.notebook, run.workdir, run.environment, run.options.cell_timeout,
+                        sandbox=run.sandbox, keep_going=True)
+    run.notebook = kernel.notebook
+    run.problems += cuts(kernel, run.options.cell_timeout, run.sandbox.limits.data_bytes)
+    for kind, seconds in cell_seconds(kernel.notebook, getattr(run.rules, "TRAINING_CELLS", ()), started).items():
+        run.seconds[kind] += seconds

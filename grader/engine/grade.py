@@ -1,219 +1,148 @@
-"""Grading one submission: the steps, in order, and why that order.
+"""Grading one submission: `grade(submission, inputs, options) -> (graded notebook, GradingResult)`.
+
+A function of its arguments only: no course folder, no global state, nothing written to
+os.environ. It runs wherever its inputs are, in the instructor's local pool
+(grader/workflow/autograde.py) or on a Dask worker (grader/workflow/cluster.py), and gives
+the same result in both. The steps, each `step(run)` on one `Run`, in this order:
 
   1. restore_cells  (restore_cells.py) nbgrader's sanitising: locked and test cells back to the
-                    assignment's, deleted ones put back; the tampering found becomes flags.
-                    First, so that everything after sees only the cells the student may write.
-  2. probe          (probe.py) the student's five methods, called on fixed inputs in a process
-                    of their own, from the restored code up to the model cell. Before the
-                    kernel: it needs no training, and a notebook that later dies still has its
-                    methods graded.
-  3. execute        (execute.py) the whole notebook in a kernel of its own, on the course's
-                    data, with this worker's threads and environment; errors and overrunning
-                    cells do not stop it; the check cells record the results.
+                    released ones, deleted ones put back; tampering becomes flags. First, so
+                    that everything after sees only the cells the student may write.
+  2. probe          (probe.py) the student's methods called on fixed inputs, in a sandboxed
+                    process of their own, from the restored code up to the model cell. Before
+                    the kernel: it needs no training, and a notebook that later dies still has
+                    its methods graded.
+  3. execute        (execute.py) the whole notebook in a sandboxed kernel on the course's data;
+                    errors and overrunning cells do not stop it; the check cells record results.
   4. judge          (judge.py) the probes against the reference's, the records against the
                     bands, in this process (which runs no student code); the verdicts become
-                    the test cells' outputs.
-  5. write          the autograded notebook, then vaelab_result.json, each atomically: a result
-                    file exists only for a submission graded to the end.
+                    the test cells' outputs, which nbgrader reads as partial credit.
+  5. record         (here) the GradingResult: scores, flags, every limit that cut the run, timings.
 
-The gradebook is not written here: `vaelab grade autograde` runs this for many submissions at
-once, each in its own process, and one process writes the gradebook (save_grades.py).
-`grade_submission` depends on its arguments and the course directory only, so it can run
-anywhere the course is (the roadmap's distributed grading).
+Writing the graded notebook and the record, and the gradebook, is the caller's: only the
+instructor's process writes the course.
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
-import os
-import sys
+import hashlib
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-from grader.workflow.bands import load_bands
-from grader.course import Course
-from grader.engine.execute import NotebookFailed, execute_notebook, kernel_environment
-from grader.engine.judge import judge_tests, write_verdicts
-from grader.engine.probe import reference_probes, run_probes
-from grader.engine.restore_cells import restore_cells
+from grader.engine import execute, judge, probe, restore_cells
+from grader.engine.environment import kernel_environment
+from grader.engine.inputs import GradingInputs
+from grader.engine.result import GradingResult, Problem
 from grader.engine.sandbox import Sandbox
-from vaelab_core.atomic_files import atomic_path
-from vaelab_core.provenance import sha256_file
-from vaelab_core.records import read_records
 
 #: Seconds one cell may run before it is interrupted (the lab's longest, five seeds, takes ~30 s).
 CELL_TIMEOUT = 600
 
 
-def _when(text: str | None) -> float | None:
-    try:
-        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except (AttributeError, ValueError):
-        return None
+@dataclass(frozen=True)
+class Submission:
+    """One student's submitted notebook, as intake filed it."""
+
+    student: str
+    notebook: str               # the notebook's JSON text, as submitted
+    timestamp: str | None = None  # when it arrived (intake's timestamp.txt)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.notebook.encode("utf-8")).hexdigest()
 
 
-def cell_seconds(notebook: nbformat.NotebookNode, training_cells: tuple[str, ...], started: float) -> dict[str, float]:
-    """Seconds of the run by kind, from nbclient's timing metadata: kernel start (until the first
-    cell), training (the cells named in `training_cells`), tests (check cells), imports and data
-    (everything else)."""
-    seconds = {"kernel start": 0.0, "imports and data": 0.0, "training": 0.0, "tests": 0.0}
-    first = None
-    for cell in notebook.cells:
-        timing = cell.get("metadata", {}).get("execution", {})
-        begin, end = _when(timing.get("iopub.status.busy")), _when(timing.get("iopub.status.idle"))
-        if begin is None or end is None:
-            continue
-        first = begin if first is None else min(first, begin)
-        nbgrader = cell.metadata.get("nbgrader", {})
-        kind = ("tests" if nbgrader.get("grade") and not nbgrader.get("solution") else
-                "training" if nbgrader.get("grade_id") in training_cells else "imports and data")
-        seconds[kind] += end - begin
-    if first is not None:
-        seconds["kernel start"] = max(0.0, first - started)
-    return seconds
+@dataclass(frozen=True)
+class GradingOptions:
+    """How to grade: the same for every submission of a batch."""
+
+    threads: int = 1                 # torch and BLAS threads of the kernel and the probe
+    cell_timeout: int = CELL_TIMEOUT  # seconds per cell before it is interrupted
+    unsafe: bool = False             # no sandbox namespaces (resource limits only): the instructor's explicit choice
 
 
-def _run_problems(notebook: nbformat.NotebookNode, cell_timeout: int) -> list[str]:
-    """Cells that overran and were interrupted."""
-    problems = []
-    for index, cell in enumerate(notebook.cells):
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error" and output.get("ename") == "KeyboardInterrupt":
-                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "code")
-                problems.append(f"cell {index} ({grade_id}) ran longer than {cell_timeout} s and was interrupted")
-    return problems
+@dataclass
+class Run:
+    """One submission on its way through the steps: what each step reads and leaves."""
+
+    submission: Submission
+    inputs: GradingInputs
+    options: GradingOptions
+    folder: Path                     # the inputs, materialized (GradingInputs.materialize)
+    workdir: Path                    # this run's private folder: the notebook's current folder
+    notebook: nbformat.NotebookNode  # the notebook as the steps leave it
+    sandbox: Sandbox
+    flags: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    probes: dict = field(default_factory=dict)
+    records: dict = field(default_factory=dict)
+    verdicts: dict = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
+        ("kernel start", "imports and data", "training", "tests"), 0.0))
+
+    @property
+    def task(self):
+        return self.inputs.task(self.folder)
+
+    @property
+    def rules(self):
+        return self.task.rules()  # loaded once per process (grader/assignment.py)
+
+    @property
+    def reference_probes(self) -> dict:
+        return _reference_probes(self.inputs)
+
+    @property
+    def restored_path(self) -> Path:
+        return self.workdir / self.inputs.notebook
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return kernel_environment(self.inputs.data(self.folder), self.workdir / "outputs", self.options.threads)
 
 
-def kernel_values(course: Course, workdir: Path) -> dict[str, str]:
-    """What a graded notebook's kernel is told: the course's data, where to write, no progress bars."""
-    return {**course.kernel_data(), "VAELAB_OUT": str(workdir / "outputs"), "TQDM_DISABLE": "1",
-            "MPLBACKEND": "Agg"}
+#: The chain, in order (the module docstring says why this order).
+STEPS = (restore_cells.step, probe.step, execute.step, judge.step)
+
+_probes_cache: dict[str, dict] = {}
 
 
-def grade_submission(course: str | Path, student: str, threads: int = 1,
-                     cell_timeout: int = CELL_TIMEOUT, unsafe: bool = False) -> dict:
-    """Grade `student`'s submission of the course's assignment; returns and writes its result.
+def _reference_probes(inputs: GradingInputs) -> dict:
+    if inputs.digest not in _probes_cache:
+        _probes_cache[inputs.digest] = inputs.probes()
+    return _probes_cache[inputs.digest]
 
-    unsafe: run the student's code without the sandbox's namespaces (resource limits only).
+
+def record(run: Run, started: float) -> GradingResult:
+    """Step 5: the run's record."""
+    return GradingResult(
+        student=run.submission.student, assignment=run.inputs.assignment,
+        submission_sha256=run.submission.sha256, timestamp=run.submission.timestamp, flags=run.flags,
+        problems=run.problems, tests={test: verdict.as_dict() for test, verdict in run.verdicts.items()},
+        records=run.records, threads=run.options.threads,
+        seconds={**{k: round(v, 2) for k, v in run.seconds.items()}, "total": round(time.perf_counter() - started, 2)})
+
+
+def grade(submission: Submission, inputs: GradingInputs, options: GradingOptions = GradingOptions(),
+          cache: Path | None = None) -> tuple[nbformat.NotebookNode, GradingResult]:
+    """Grade one submission; returns the graded notebook and its record.
+
+    cache: where the inputs are materialized (default: the system's temporary folder).
     """
-    course = Course.load(course)
-    task = course.task
-    rules = task.rules()
-    bands = load_bands(course)
-    submitted = course.submitted_notebook(student)
     started = time.perf_counter()
-    result = {"student": student, "assignment": course.assignment, "submission_sha256": sha256_file(submitted),
-              "status": "graded", "flags": [], "threads": threads}
-    timestamp = submitted.parent / "timestamp.txt"
-    result["timestamp"] = timestamp.read_text().strip() if timestamp.is_file() else None
-
-    # 1. restore_cells
-    notebook = nbformat.read(submitted, as_version=4)
-    resources = {"nbgrader": {"notebook": Path(course.notebook).stem, "assignment": course.assignment,
-                              "student": student, "db_url": course.db_url}}
-    release = nbformat.read(course.release_notebook, as_version=4)
-    notebook, result["flags"] = restore_cells(notebook, resources, release)
-    points = {cell.metadata["nbgrader"]["grade_id"]: float(cell.metadata["nbgrader"]["points"])
-              for cell in notebook.cells if cell.get("metadata", {}).get("nbgrader", {}).get("grade")
-              and cell.cell_type == "code"}
-
-    with tempfile.TemporaryDirectory(prefix=f"vaelab-grade-{student}-") as tmp:
+    folder = inputs.materialize(cache)
+    with tempfile.TemporaryDirectory(prefix=f"vaelab-grade-{submission.student}-") as tmp:
         workdir = Path(tmp)
-        restored = workdir / course.notebook
-        nbformat.write(notebook, restored)
-        env = kernel_values(course, workdir)
         (workdir / "outputs").mkdir()
-        sandbox = Sandbox(read_only=[*course.speakers.values(), *course.data_paths.values()],
-                          writable=[workdir], unsafe=unsafe)
-
-        # 2. probe
-        probe_started = time.perf_counter()
-        probes = run_probes(restored, task, kernel_environment(env, threads), sandbox=sandbox)
-        probe_seconds = time.perf_counter() - probe_started
-
-        # 3. execute
-        kernel_started = time.time()
-        problems, run_info = [], {}
-        try:
-            notebook = execute_notebook(notebook, workdir, env=env, timeout=cell_timeout, threads=threads,
-                                        allow_errors=True, sandbox=sandbox, run_info=run_info)
-        except NotebookFailed as failure:
-            notebook = failure.notebook
-            # the cell that was running: the last one the kernel had started (it has a count)
-            ran = [i for i, c in enumerate(notebook.cells) if c.get("execution_count")]
-            last = ran[-1] if ran else 0
-            where = notebook.cells[last].metadata.get("nbgrader", {}).get("grade_id", "code") \
-                if last < len(notebook.cells) else "end"
-            problems.append(f"the kernel died in cell {last} ({where}); later cells did not run"
-                            if getattr(failure, "kernel_died", False) else str(failure)[:300])
-        problems += _run_problems(notebook, cell_timeout)
-        if run_info.get("truncated_cell") is not None:
-            problems.append(f"cell {run_info['truncated_cell']} printed more than the output limit; its output "
-                            "was cut and the cell interrupted")
-        if run_info.get("stopped"):
-            problems.append(run_info["stopped"])
-        seconds = cell_seconds(notebook, getattr(rules, "TRAINING_CELLS", ()), kernel_started)
-
-    # 4. judge
-    judge_started = time.perf_counter()
-    records = read_records(notebook)
-    verdicts = judge_tests(rules, points, probes, reference_probes(task), records, bands)
-    write_verdicts(notebook, verdicts)
-    seconds["tests"] += probe_seconds + time.perf_counter() - judge_started
-
-    # 5. write
-    if problems:
-        result["status"] = "could not be fully graded: " + "; ".join(problems)
-    result["tests"] = {test: verdict.as_dict() for test, verdict in verdicts.items()}
-    result["records"] = records  # the notebook's own numbers, as judged (for regrading and audits)
-    result["seconds"] = {**{k: round(v, 2) for k, v in seconds.items()},
-                         "total": round(time.perf_counter() - started, 2)}
-    out = course.autograded_dir(student)
-    with atomic_path(out / course.notebook) as tmp:
-        nbformat.write(notebook, tmp)
-    with atomic_path(course.result_path(student)) as tmp:
-        tmp.write_text(json.dumps(result, indent=1) + "\n")
-    return result
-
-
-def _die_with_parent(parent: int) -> None:
-    """Ask Linux to kill this worker when the process that started it dies (a grader killed with
-    SIGKILL must not leave workers that go on writing), and check it has not died already."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the worker outlives its parent, as before
-        return
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m grader.engine.grade COURSE STUDENT`: one submission, in a process of its own."""
-    parser = argparse.ArgumentParser(description="grade one submission (run by vaelab grade autograde)")
-    parser.add_argument("course", type=Path)
-    parser.add_argument("student")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT)
-    parser.add_argument("--unsafe", action="store_true")
-    parser.add_argument("--parent", type=int, default=None, help="die with this process (autograde's)")
-    args = parser.parse_args(argv)
-    if args.parent is not None:
-        _die_with_parent(args.parent)
-    import torch
-
-    torch.set_num_threads(args.threads)
-    grade_submission(args.course, args.student, threads=args.threads, cell_timeout=args.cell_timeout,
-                     unsafe=args.unsafe)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        task = inputs.task(folder)
+        sandbox = Sandbox(read_only=[folder / "data"], writable=[workdir], unsafe=options.unsafe)
+        run = Run(submission, inputs, options, folder, workdir, nbformat.reads(submission.notebook, as_version=4),
+                  sandbox)
+        assert task.name == inputs.assignment
+        for step in STEPS:
+            step(run)
+    return run.notebook, record(run, started)

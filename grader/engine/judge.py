@@ -11,10 +11,13 @@ No line of the judges or of the reference is ever written to the notebook.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass, field
 
 import nbformat
 import torch
+
+from vaelab_core.records import read_records
 
 
 @dataclass(frozen=True)
@@ -133,3 +136,16 @@ def _kernel_text(outputs: list) -> str:
             parts.append(f"{output.get('ename', 'Error')}: {output.get('evalue', '')}\n")
     text = "".join(parts)
     return text[-2000:]
+
+
+def step(run) -> None:
+    """The engine's step 4 (grader/engine/grade.py): judge the probes and the records in this
+    process (no student code runs here) and write the verdicts into the test cells."""
+    started = time.perf_counter()
+    points = {cell.metadata["nbgrader"]["grade_id"]: float(cell.metadata["nbgrader"]["points"])
+              for cell in run.notebook.cells if cell.cell_type == "code"
+              and cell.get("metadata", {}).get("nbgrader", {}).get("grade")}
+    run.records = read_records(run.notebook)
+    run.verdicts = judge_tests(run.rules, points, run.probes, run.reference_probes, run.records, run.inputs.bands)
+    write_verdicts(run.notebook, run.verdicts)
+    run.seconds["tests"] += time.perf_counter() - started

@@ -1,4 +1,4 @@
-"""Step 3 of grading a submission: call the student's methods on fixed inputs, in a process of
+"""Step 2 of grading a submission: call the student's methods on fixed inputs, in a process of
 their own.
 
 `run_probes(...)` starts `python -m grader.engine.probe`, which runs the submission's code cells up to
@@ -19,15 +19,20 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
 import torch
 
+from grader.engine.result import Cut, Problem
+
 #: Seconds one method may take in the probe (the lab's methods take milliseconds).
 PROBE_SECONDS = 20
 #: Longest text kept of a student's error message.
 ERROR_CHARS = 300
+#: How a probe's error message starts when the method overran.
+OVERRAN = "the method ran longer than"
 
 
 class _ProbeTimeout(BaseException):
@@ -70,7 +75,7 @@ def _timeout(signum, frame):
 
 def _describe(err: BaseException) -> str:
     if isinstance(err, _ProbeTimeout):
-        return f"the method ran longer than {PROBE_SECONDS} s on a small input (an endless loop?)."
+        return f"{OVERRAN} {PROBE_SECONDS} s on a small input (an endless loop?)."
     if isinstance(err, NotImplementedError):
         return "the method is not implemented."
     return f"calling the method raised {type(err).__name__}: {str(err)[:ERROR_CHARS]}"
@@ -89,8 +94,9 @@ def _plain(value):
     return str(value)[:ERROR_CHARS]
 
 
-def probe_notebook(notebook_path: Path, assignment_dir: Path) -> dict[str, dict]:
-    """{test: probe result or {"error": text}} for the submission at `notebook_path`."""
+def probe_notebook(notebook_path: Path, assignment_dir: Path) -> dict:
+    """{"tests": {test: probe result or {"error": text}}, "cuts": [what overran]} for the
+    submission at `notebook_path`."""
     from grader.assignment import Assignment
 
     task = Assignment(assignment_dir.parent, assignment_dir.name)
@@ -100,16 +106,24 @@ def probe_notebook(notebook_path: Path, assignment_dir: Path) -> dict[str, dict]
     signal.signal(signal.SIGALRM, _timeout)
     with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(io.StringIO()):
         signal.setitimer(signal.ITIMER_REAL, 4 * PROBE_SECONDS)
+        cuts = []
         try:
             student, errors = _student_namespace(notebook, rules.STUDENT_CODE_UNTIL)
         except _ProbeTimeout:
-            student, errors = {}, [f"the notebook's code up to its model cell ran longer than {4 * PROBE_SECONDS} s."]
+            cuts.append(f"the notebook's code up to cell {rules.STUDENT_CODE_UNTIL} ran longer than "
+                        f"{4 * PROBE_SECONDS} s in the probe; its methods could not be called")
+            student, errors = {}, [cuts[-1]]
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-        if rules.MODEL_CLASS not in student:
-            reason = f"the notebook does not define {rules.MODEL_CLASS}" + (f" ({errors[0]})" if errors else "") + "."
-            return {test: {"error": reason} for test in rules.METHOD_TESTS}
-        return call_probes(rules, student, reference)
+        model_class = getattr(rules, "MODEL_CLASS", None)
+        if model_class is not None and model_class not in student:
+            reason = f"the notebook does not define {model_class}" + (f" ({errors[0]})" if errors else "") + "."
+            return {"tests": {test: {"error": reason} for test in rules.METHOD_TESTS}, "cuts": cuts}
+        tests = call_probes(rules, student, reference)
+        overran = [test for test, result in tests.items() if result.get("error", "").startswith(OVERRAN)]
+        if overran:
+            cuts.append(f"{', '.join(overran)}: the method ran longer than {PROBE_SECONDS} s in the probe")
+        return {"tests": tests, "cuts": cuts}
 
 
 def call_probes(rules, student: dict, reference: dict) -> dict[str, dict]:
@@ -132,18 +146,11 @@ def call_probes(rules, student: dict, reference: dict) -> dict[str, dict]:
     return results
 
 
-def reference_only(task) -> nbformat.NotebookNode:
-    """The solution notebook reduced to the cells that define the reference (what a probe needs)."""
-    notebook = nbformat.read(task.notebook_path, as_version=4)
-    keep = set(task.rules().REFERENCE_CELLS)
-    notebook.cells = [c for c in notebook.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") in keep]
-    return notebook
-
-
-def run_probes(notebook_path: Path, task, env: dict[str, str], sandbox=None, timeout: float = 300) -> dict[str, dict]:
+def run_probes(notebook_path: Path, task, env: dict[str, str], sandbox=None,
+               timeout: float = 300) -> tuple[dict[str, dict], list[Problem]]:
     """Probe a submission in a child process (in `sandbox`, a grader.engine.sandbox.Sandbox, when
-    given); {test: result}. A probe process that dies or overruns gives every method test the
-    reason, and grading goes on.
+    given); returns ({test: result}, the limits that cut it). A probe process that dies or
+    overruns gives every method test the reason, and grading goes on.
 
     The child sees a private folder holding the submission, the assignment's grading rules and
     the reference's cells, nothing else of the solutions or the course.
@@ -151,15 +158,16 @@ def run_probes(notebook_path: Path, task, env: dict[str, str], sandbox=None, tim
     import dataclasses
     import shutil
 
+    rules = task.rules()
     with tempfile.TemporaryDirectory(prefix="vaelab-probe-") as tmp:
         tmp = Path(tmp)
         shutil.copyfile(notebook_path, tmp / "submission.ipynb")
-        rules = tmp / "assignment" / task.name
-        rules.mkdir(parents=True)
-        shutil.copyfile(task.grading_path, rules / "grading.py")
-        nbformat.write(reference_only(task), rules / task.notebook_path.name)
+        folder = tmp / "assignment" / task.name
+        folder.mkdir(parents=True)
+        shutil.copyfile(task.grading_path, folder / "grading.py")
+        nbformat.write(reference_only(task), folder / task.notebook_path.name)
         out = tmp / "probes.pt"
-        command = [sys.executable, "-m", "grader.engine.probe", str(tmp / "submission.ipynb"), str(rules), str(out)]
+        command = [sys.executable, "-m", "grader.engine.probe", str(tmp / "submission.ipynb"), str(folder), str(out)]
         if sandbox is not None:
             grader_dir = Path(__file__).resolve().parents[1]  # the grader package
             sandbox = dataclasses.replace(sandbox, read_only=[grader_dir], writable=[tmp])
@@ -168,16 +176,44 @@ def run_probes(notebook_path: Path, task, env: dict[str, str], sandbox=None, tim
             finished = subprocess.run(command, env=env, cwd=tmp, stdin=subprocess.DEVNULL,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
         except subprocess.TimeoutExpired:
-            reason = f"probing the methods took longer than {timeout:.0f} s."
+            reason = f"probing the methods took longer than {timeout:.0f} s; the probe was stopped"
+            problem = Problem(Cut.PROBE_TIME, reason)
         else:
             if finished.returncode == 0 and out.is_file():
                 try:
-                    return torch.load(out, weights_only=True)
+                    found = torch.load(out, weights_only=True)
+                    return found["tests"], [Problem(Cut.PROBE_TIME, text) for text in found["cuts"]]
                 except Exception:  # a file the student's code wrote in place of the probe's
                     reason = "the probe's answers could not be read back (was the file replaced?)."
+                    problem = None
             else:
                 reason = _exit_reason(finished.returncode)
-    return {test: {"error": reason} for test in task.rules().METHOD_TESTS}
+                problem = Problem(Cut.MEMORY if finished.returncode == -signal.SIGKILL else Cut.KERNEL_DEATH,
+                                  reason.rstrip("."))
+    return {test: {"error": reason} for test in rules.METHOD_TESTS}, [problem] if problem else []
+
+
+def reference_only(task) -> nbformat.NotebookNode:
+    """The assignment's notebook reduced to the cells that define the reference (what a probe needs)."""
+    notebook = nbformat.read(task.notebook_path, as_version=4)
+    keep = set(task.rules().REFERENCE_CELLS)
+    notebook.cells = [c for c in notebook.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") in keep]
+    return notebook
+
+
+def reference_probes(task) -> dict[str, dict]:
+    """The same probes on the reference itself, in the grader's process (trusted code only)."""
+    reference = task.reference_namespace()
+    with contextlib.redirect_stdout(io.StringIO()):
+        return {test: _plain(call()) for test, call in task.rules().probe(reference, reference).items()}
+
+
+def step(run) -> None:
+    """The engine's step 2 (grader/engine/grade.py): probe the restored submission in the sandbox."""
+    started = time.perf_counter()
+    run.probes, problems = run_probes(run.restored_path, run.task, run.environment, sandbox=run.sandbox)
+    run.problems += problems
+    run.seconds["tests"] += time.perf_counter() - started
 
 
 def _exit_reason(code: int) -> str:
@@ -205,9 +241,3 @@ if __name__ == "__main__":
     sys.stdout.flush()
     os._exit(main())
 
-
-def reference_probes(task) -> dict[str, dict]:
-    """The same probes on the reference itself, in the grader's process (trusted code only)."""
-    reference = task.reference_namespace()
-    with contextlib.redirect_stdout(io.StringIO()):
-        return {test: _plain(call()) for test, call in task.rules().probe(reference, reference).items()}

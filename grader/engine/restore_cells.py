@@ -11,6 +11,9 @@ submission: which locked cells were edited or deleted and are restored.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import nbformat
 from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells,
                                     OverwriteKernelspec)
@@ -64,3 +67,15 @@ def restore_cells(notebook: nbformat.NotebookNode, resources: dict,
         elif before[grade_id] != source:
             flags.append(f"locked cell {grade_id} was edited; restored from the assignment")
     return notebook, flags
+
+
+def step(run) -> None:
+    """The engine's step 1 (grader/engine/grade.py): restore locked cells from the released
+    notebook's (kept in the inputs' cells gradebook); the tampering found becomes flags."""
+    cells = run.workdir / "cells.db"  # a private copy: nbgrader may write to the gradebook it opens
+    shutil.copyfile(run.folder / "cells.db", cells)
+    resources = {"nbgrader": {"notebook": Path(run.inputs.notebook).stem, "assignment": run.inputs.assignment,
+                              "student": run.submission.student, "db_url": f"sqlite:///{cells}"}}
+    release = nbformat.read(run.folder / "release.ipynb", as_version=4)
+    run.notebook, run.flags = restore_cells(run.notebook, resources, release)
+    nbformat.write(run.notebook, run.restored_path)

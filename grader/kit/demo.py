@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from grader.assignment import assignment, default_solutions
+from grader.engine.environment import kernel_environment
 from grader.engine.execute import NotebookFailed, execute_notebook, save_notebook
 from vaelab_core.datasets import load_dataset
 from vaelab_core.errors import VaelabError
@@ -65,16 +66,19 @@ def run_lab(name: str, out: Path, speaker_a: Path, speaker_b: Path, solutions: P
     source = task.notebook_path
     executed = out / source.name
     print(f"running {source} on A = {speaker_a}, B = {speaker_b} ...")
-    env = {"VAELAB_SPEAKER_A": str(speaker_a.resolve()), "VAELAB_SPEAKER_B": str(speaker_b.resolve()),
-           "VAELAB_OUT": str(out), "TQDM_DISABLE": "1"}
+    rules = task.rules()
+    # the lab's own data (latent_space's sweeps) made in the demo's folder, as a course would
+    made = rules.course_data(out / "data") if hasattr(rules, "course_data") else {}
+    data = {"VAELAB_SPEAKER_A": str(speaker_a.resolve()), "VAELAB_SPEAKER_B": str(speaker_b.resolve()),
+            **{name: str(path) for name, path in made.items()}}
     try:
-        notebook = execute_notebook(source, out, env=env, timeout=timeout)
+        notebook = execute_notebook(source, out, kernel_environment(data, out), timeout)
     except NotebookFailed as failure:
         save_notebook(failure.notebook, executed)
         raise NotebookFailed(f"{failure}\nThe notebook as far as it ran: {executed}") from None
     save_notebook(notebook, executed)
     results = json.loads((out / "results.json").read_text())
-    print(task.rules().summary(results))
+    print(rules.summary(results))
     figures = sorted((out / "figures").glob("*.png"))
     print(f"wrote {executed} (+ .html), {out / 'results.json'}, {len(figures)} figures in {out / 'figures'}")
     return results
@@ -101,7 +105,7 @@ def grade_examples(root: Path, name: str, speaker_a: Path, speaker_b: Path, solu
     print(f"\n{'student':<12}" + "".join(f"{t.removeprefix('test_')[:10]:>{width}}" for t in tests)
           + "   total  as expected")
     for student in sorted(results):
-        scores = {t: v["score"] for t, v in (results[student]["tests"] or {}).items()}
+        scores = {t: v["score"] for t, v in (results[student].tests or {}).items()}
         mark = "yes" if scores == expected.get(student) else "NO"
         print(f"{student:<12}" + "".join(f"{scores.get(t, 0):>{width}g}" for t in tests)
               + f"{sum(scores.values()):>8g}  {mark}")

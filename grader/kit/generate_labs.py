@@ -9,9 +9,7 @@ memory and reports whether labs/ is out of date, without writing.
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -19,6 +17,8 @@ import nbformat
 from nbgrader.apps.api import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config
+
+from grader.engine.environment import nbgrader_tools
 
 from grader.assignment import default_solutions
 from vaelab_core.atomic_files import atomic_path
@@ -32,20 +32,12 @@ class StaleLabsError(VaelabError):
     """labs/ does not match what solutions/ generates."""
 
 
-def ensure_tools_on_path() -> None:
-    """nbgrader runs the `alembic` command of its environment by name: make sure the folder of
-    this interpreter's scripts is on PATH even when the virtual environment is not activated."""
-    scripts = str(Path(sys.executable).parent)
-    if scripts not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")
-
-
 def generate_assignment(config: Config, assignment: str) -> Path:
     """Run nbgrader's generate_assignment in the course that `config` describes (it also fills
     that course's gradebook); returns the release folder of `assignment`."""
-    ensure_tools_on_path()
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
-    result = api.generate_assignment(assignment)
+    with nbgrader_tools():
+        result = api.generate_assignment(assignment)
     if not result["success"]:
         raise VaelabError(f"nbgrader could not generate {assignment}:\n{result['log']}\n{result.get('error', '')}")
     return Path(config.CourseDirectory.root) / "release" / assignment

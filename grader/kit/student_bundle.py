@@ -34,6 +34,8 @@ import zipfile
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
+from grader.engine.sandbox import STUDENT_PACKAGES
+from grader.workflow.zip_checks import MAX_PAGES
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.errors import VaelabError
 from vaelab_core.installation import pair_pins
@@ -42,7 +44,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: The packages the student notebook imports (cells `from vaelab_core ...` and
 #: `from data_prep import preprocess`), with every subpackage found below them.
-STUDENT_PACKAGES = ("vaelab_core", "data_prep")
 
 #: Package data: the pre-trained checkpoint that `vaelab_core.checkpoints.load_pretrained` reads.
 PACKAGE_DATA = {"vaelab_core": ["pretrained/*.pt"]}
@@ -229,18 +230,13 @@ def _pair_text() -> str:
     return f"PyTorch {pins.get('torch', '(unpinned)')} and torchaudio {pins.get('torchaudio', '(unpinned)')}"
 
 
-def _defaults_command() -> str:
-    """How a student builds the built-in speakers without the `vaelab` command."""
-    source = (ROOT / "data_prep" / "defaults.py").read_text(encoding="utf-8")
-    if re.search(r"""^if __name__ == ["']__main__["']:""", source, flags=re.MULTILINE):
-        return "python -m data_prep.defaults"
-    # data_prep/defaults.py has no __main__ block (yet): call its Python API instead.
-    return 'python -c "from data_prep.defaults import main; main()"'
+#: How a student builds the built-in speakers without the `vaelab` command (data_prep/defaults.py's __main__).
+DEFAULTS_COMMAND = "python -m data_prep.defaults"
 
 
 #: What the student does in the notebook, unless the assignment's grading.py says (STUDENT_WORK).
-DEFAULT_WORK = """Fill in the five methods of the model class, and run the cells from top to bottom. Each
-self-check cell stops with an explanation until its method is right."""
+DEFAULT_WORK = """Fill in the cells marked `YOUR CODE HERE`, and run the notebook from top to bottom. Each
+self-check cell stops with an explanation until the code above it is right."""
 
 
 def install_text(assignment: str, wheel_name: str, notebooks: list[str], work: str = DEFAULT_WORK) -> str:
@@ -279,7 +275,7 @@ The notebook's configuration cell loads Speaker A and Speaker B.
 - **Built-in speakers** (synthetic voices): make them once, about 20 seconds:
 
   ```bash
-  .venv/bin/{_defaults_command()}
+  .venv/bin/{DEFAULTS_COMMAND}
   ```
 
   They are written to `~/.cache/vaelab/datasets/` (or to `$VAELAB_HOME/datasets/` if you set
@@ -313,7 +309,7 @@ holding exactly:
 
 - the notebook, run from top to bottom with its outputs saved (keep its file name; do not copy
   cells into a new notebook: the grader recognises the lab by its cells), and
-- your report as one PDF of **at most 3 pages**.
+- your report as one PDF of **at most {MAX_PAGES} pages**.
 
 Nothing else is needed; the figures and `results.json` are in the notebook's outputs already.
 """

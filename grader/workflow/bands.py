@@ -24,7 +24,9 @@ from pathlib import Path
 import nbformat
 
 from grader.course import Course
+from grader.engine.environment import kernel_environment
 from grader.engine.execute import execute_notebook
+from grader.engine.probe import reference_probes
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.datasets import load_dataset
 from vaelab_core.errors import VaelabError
@@ -61,6 +63,26 @@ def load_bands(course: Course) -> dict:
     return stored["bands"]
 
 
+def load_reference_probes(course: Course) -> bytes:
+    """The reference's probes stored with the bands (torch.save bytes), checked current."""
+    import io
+
+    import torch
+
+    path = course.reference_probes_path
+    data = path.read_bytes() if path.is_file() else b""
+    try:
+        stored = torch.load(io.BytesIO(data), weights_only=True)
+    except Exception:
+        stored = {}
+    if stored.get("fingerprint") != fingerprint(course):
+        raise StaleBandsError(f"{path}: missing or made from other inputs than the course's current ones. "
+                              f"Run `vaelab grade bands --course {course.root}` again, then autograde.")
+    buffer = io.BytesIO()
+    torch.save(stored["probes"], buffer)
+    return buffer.getvalue()
+
+
 def main(course: str | Path = ".", threads: int | None = None, timeout: int = 1800) -> dict:
     """Run the reference notebook on the course's data and store the bands; returns them.
 
@@ -73,9 +95,8 @@ def main(course: str | Path = ".", threads: int | None = None, timeout: int = 18
     speakers = {s: load_dataset(p) for s, p in course.speakers.items()}
     print(f"bands: running the reference notebook {task.notebook_path.name} on the course's data ...")
     with tempfile.TemporaryDirectory(prefix="vaelab-bands-") as out:
-        env = {**course.kernel_data(), "VAELAB_OUT": out, "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
-        notebook = execute_notebook(nbformat.read(task.notebook_path, as_version=4), Path(out), env=env,
-                                    timeout=timeout, threads=threads)
+        env = kernel_environment(course.kernel_data(), Path(out), threads)
+        notebook = execute_notebook(nbformat.read(task.notebook_path, as_version=4), Path(out), env, timeout)
     records = read_records(notebook)
     missing = [t for t in rules.RESULT_TESTS if t not in records]
     if missing:
@@ -90,7 +111,10 @@ def main(course: str | Path = ".", threads: int | None = None, timeout: int = 18
     stored = {"fingerprint": fingerprint(course), "bands": bands, "reference_records": records,
               "machine": {"node": platform.node(), "cores": os.cpu_count(), "processor": platform.processor()},
               "versions": package_versions(), "seconds": round(time.perf_counter() - started, 1)}
-    with atomic_path(course.bands_path) as tmp:
+    # the reference's probes, once per course: every submission is judged against them
+    with atomic_path(course.reference_probes_path) as tmp:
+        torch.save({"fingerprint": stored["fingerprint"], "probes": reference_probes(task)}, tmp)
+    with atomic_path(course.bands_path) as tmp:  # last: the bands say the rest is current
         tmp.write_text(json.dumps(stored, indent=1) + "\n")
     print(f"bands: wrote {course.bands_path} in {stored['seconds']:.0f} s")
     for test in rules.RESULT_TESTS:

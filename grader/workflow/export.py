@@ -27,10 +27,9 @@ class report (grader/workflow/report.py) uses it too.
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -39,14 +38,11 @@ from nbgrader.plugins.export import ExportPlugin
 from traitlets import Unicode
 
 from grader.course import COURSE_ID, CONFIG_NAME, Course
+from grader.engine.result import RESULT_FILE, Cut, GradingResult, Problem
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.errors import VaelabError
 
 GRADEBOOK_FILE = "gradebook.db"     # nbgrader's gradebook in the course folder (Course.db_url)
-RESULT_FILE = "vaelab_result.json"  # the autograder's record (Course.result_path)
-GRADED = "graded"                   # the autograder's status of a run that went through
-
-
 @dataclass(frozen=True)
 class Part:
     """One graded cell of the notebook, i.e. one CSV column."""
@@ -54,20 +50,6 @@ class Part:
     grade_id: str      # nbgrader's grade_id: the column name
     max_score: float   # its points
     autograded: bool   # a code (test) cell scored by the autograder; markdown answers are graded by hand
-
-
-@dataclass(frozen=True)
-class AutograderResult:
-    """What the autograder recorded for one submission (its vaelab_result.json)."""
-
-    status: str                                   # "graded", or why the run could not finish
-    tests: dict[str, dict] = field(default_factory=dict)  # grade_id -> {"score", "max", "messages"}
-    flags: list[str] = field(default_factory=list)        # tampering found and repaired, etc.
-
-    @property
-    def problem(self) -> str | None:
-        """Why the submission could not be fully graded, or None when the run went through."""
-        return None if self.status == GRADED else self.status
 
 
 @dataclass(frozen=True)
@@ -79,7 +61,7 @@ class StudentRow:
     scores: dict[str, float | None]   # grade_id -> points (nbgrader's grade.score), None until graded
     pending: list[str]                # grade ids still waiting for a score, in notebook order
     max_total: float                  # sum of the parts' points
-    result: AutograderResult | None   # None when the autograder left no record
+    result: GradingResult | None      # None when the autograder left no record
 
     @property
     def total(self) -> float:
@@ -90,8 +72,7 @@ class StudentRow:
         """What the autograder recorded beyond the scores: its problem (if any), then its flags."""
         if self.result is None:
             return []
-        reason = [f"could not be fully graded: {self.result.problem}"] if self.result.problem else []
-        return reason + self.result.flags
+        return ([self.result.status] if self.result.cut else []) + self.result.flags
 
     @property
     def state(self) -> str:
@@ -105,7 +86,7 @@ class StudentRow:
         """The CSV's status text (rules in the module docstring)."""
         grading = {"no submission": "no submission", "graded": "graded",
                    "pending": f"pending manual grading ({', '.join(self.pending)})"}[self.state]
-        if self.result is not None and self.result.problem is not None:
+        if self.result is not None and self.result.cut:
             reason, *flags = self.problems  # the reason comes first: it explains the rest
             return "; ".join([reason, *flags] if self.state == "graded" else [reason, grading, *flags])
         return "; ".join([grading, *self.problems])
@@ -148,35 +129,20 @@ def load_course(course: str | Path) -> Course:
     return setup
 
 
-def _texts(value: object, what: str) -> list[str]:
-    if not isinstance(value, list):
-        raise TypeError(f"{what} should be a list of texts, not {type(value).__name__}")
-    return [str(item) for item in value]
-
-
-def _one_line(text: object) -> str:
-    """`text` on one line: statuses go into a CSV cell and an LMS import field."""
-    return " ".join(str(text).split())
-
-
-def read_result(path: Path) -> AutograderResult | None:
-    """The autograder's record at `path`; None when there is none.
+def read_result(setup: Course, student: str) -> GradingResult | None:
+    """The autograder's record of `student`; None when there is none.
 
     An unreadable record does not stop the export: it becomes the submission's problem, so the
     row says to look at it.
     """
-    if not path.is_file():
-        return None
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        tests = {str(grade_id): {"score": float(test["score"]), "max": float(test["max"]),
-                                 "messages": _texts(test.get("messages", []), f"tests.{grade_id}.messages")}
-                 for grade_id, test in record.get("tests", {}).items()}
-        return AutograderResult(status=_one_line(record["status"]), tests=tests,
-                                flags=[_one_line(flag) for flag in _texts(record.get("flags", []), "flags")])
+        result = setup.result(student)
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
-        return AutograderResult(status=f"unreadable {RESULT_FILE} ({type(err).__name__}: {err}); "
-                                       "rerun the autograder on this submission")
+        reason = " ".join(f"unreadable {RESULT_FILE} ({type(err).__name__}: {err}); rerun the autograder "
+                          "on this submission".split())
+        return GradingResult(student=student, assignment=setup.assignment, submission_sha256="",
+                             problems=[Problem(Cut.GRADER, reason)], tests={})
+    return result
 
 
 def _source_order(setup: Course) -> list[str]:
@@ -207,7 +173,7 @@ def _parts(gradebook: Gradebook, setup: Course) -> list[Part]:
 
 
 def _student_row(gradebook: Gradebook, setup: Course, parts: list[Part], student_id: str) -> StudentRow:
-    result = read_result(setup.result_path(student_id))
+    result = read_result(setup, student_id)
     max_total = sum(part.max_score for part in parts)
     try:  # nbgrader names notebooks without the suffix
         submitted = gradebook.find_submission_notebook(setup.notebook.removesuffix(".ipynb"),

@@ -17,7 +17,7 @@ from nbgrader.apps.api import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
 from grader.course import Course
-from grader.kit.generate_labs import ensure_tools_on_path
+from grader.engine.environment import nbgrader_tools
 from vaelab_core.errors import VaelabError
 
 #: Lines shorter than this are too common to mean anything when found in a page.
@@ -52,13 +52,13 @@ def main(course: str | Path = ".") -> list[Path]:
     students = [s for s in course.students() if (course.autograded_dir(s) / course.notebook).is_file()]
     if not students:
         raise VaelabError(f"{course.root}: nothing autograded yet; run `vaelab grade autograde --course {course.root}`.")
-    ensure_tools_on_path()
     config = course.nbgrader_config()
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
     secrets = secret_lines(course)
     written, withheld = [], []
     for student in students:
-        outcome = api.generate_feedback(course.assignment, student, force=True)
+        with nbgrader_tools():
+            outcome = api.generate_feedback(course.assignment, student, force=True)
         page = course.root / "feedback" / student / course.assignment / Path(course.notebook).with_suffix(".html")
         if not outcome["success"] or not page.is_file():
             withheld.append(f"{student}: nbgrader could not make the page ({outcome.get('error', '')[-200:]})")

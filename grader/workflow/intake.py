@@ -60,15 +60,14 @@ import re
 import shlex
 import shutil
 import tempfile
-import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import nbformat
 from nbgrader.utils import parse_utc
 
-from grader.workflow.zip_checks import CHECKS, IntakeSetup, Rejected, Student
+from grader.workflow.zip_checks import CHECKS, IntakeSetup, Rejected, Student, Submission
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.errors import VaelabError
 from vaelab_core.provenance import sha256_file
@@ -109,34 +108,13 @@ class IntakeRow:
                 "pdf_pages": "" if self.pdf_pages is None else str(self.pdf_pages)}
 
 
-@dataclass
-class Submission:
-    """One ZIP on its way through the checks; each check fills in its part."""
-
-    path: Path
-    timestamp: datetime
-    zip_sha256: str
-    student: str = ""
-    entries: list[zipfile.ZipInfo] = field(default_factory=list)
-    notebook_entry: zipfile.ZipInfo | None = None
-    pdf_entry: zipfile.ZipInfo | None = None
-    ignored: list[str] = field(default_factory=list)
-    notebook: bytes = b""            # dropped once staged
-    pdf: bytes = b""
-    notebook_sha256: str = ""
-    pdf_sha256: str = ""
-    pdf_pages: int | None = None
-    staged: Path | None = None       # submitted/.intake-XXXX/, holding <assignment>/ ready to move
-    status: str = ""
-    reason: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    def row(self) -> IntakeRow:
-        notes = ([f"ignored: {', '.join(self.ignored)}"] if self.ignored else []) + self.notes
-        return IntakeRow(file=self.path.name, student=self.student, status=self.status,
-                         reason=self.reason, timestamp=self.timestamp, zip_sha256=self.zip_sha256,
-                         notebook_sha256=self.notebook_sha256, pdf_pages=self.pdf_pages,
-                         note="; ".join(notes))
+def row_of(sub: Submission) -> IntakeRow:
+    """What became of the ZIP `sub`, as a row of the table and of intake.csv."""
+    notes = ([f"ignored: {', '.join(sub.ignored)}"] if sub.ignored else []) + sub.notes
+    return IntakeRow(file=sub.path.name, student=sub.student, status=sub.status,
+                     reason=sub.reason, timestamp=sub.timestamp, zip_sha256=sub.zip_sha256,
+                     notebook_sha256=sub.notebook_sha256, pdf_pages=sub.pdf_pages,
+                     note="; ".join(notes))
 
 
 # ------------------------------------------------------------------------------ the course side
@@ -211,14 +189,14 @@ def update_gradebook(setup: IntakeSetup) -> None:
     database = setup.root / "gradebook.db"
     if setup.roster is None or not database.is_file():
         return
-    # Imported only when needed: sqlalchemy, and grader.course brings torch.
+    # Imported only when needed: sqlalchemy is slow to import.
     from nbgrader.api import Gradebook
 
     from grader.course import COURSE_ID
-    from grader.kit.generate_labs import ensure_tools_on_path
+    from grader.engine.environment import nbgrader_tools
 
-    ensure_tools_on_path()  # nbgrader runs `alembic` by name should the database be empty
-    with Gradebook(f"sqlite:///{database.resolve()}", course_id=COURSE_ID) as gradebook:
+    # nbgrader runs `alembic` by name should the database be empty
+    with nbgrader_tools(), Gradebook(f"sqlite:///{database.resolve()}", course_id=COURSE_ID) as gradebook:
         for student in setup.roster:
             # Only the fields the roster fills in: an empty cell must not erase what nbgrader has.
             details = {key: value for key, value in (("first_name", student.first_name),
@@ -417,7 +395,7 @@ def main(zips: str | Path, course: str | Path = ".", roster: str | Path | None =
         for sub in subs:
             if sub.staged is not None:
                 shutil.rmtree(sub.staged, ignore_errors=True)
-    rows = [sub.row() for sub in subs]
+    rows = [row_of(sub) for sub in subs]
     write_record(record, earlier, rows)
     print_table(rows, course, record)
     return rows

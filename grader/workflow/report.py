@@ -13,6 +13,7 @@ messages, which may quote their output) is HTML-escaped.
 
 from __future__ import annotations
 
+import collections
 import datetime
 from collections import Counter
 from collections.abc import Collection
@@ -148,6 +149,7 @@ def render(table: ClassTable, rates: list[PassRate], messages: list[tuple[str, i
     problems = [row for row in table.rows if row.problems]
     submitted = [row for row in table.rows if row.submitted]
     when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    cuts = cut_counts(table)
     none = '<p class="muted">None.</p>'
     sections = [
         f"<h1>Class report: {escape(table.assignment)}</h1>",
@@ -172,6 +174,10 @@ def render(table: ClassTable, rates: list[PassRate], messages: list[tuple[str, i
         f"<h2>Waiting for manual grading ({len(pending)})</h2>",
         _table(["student", "parts"], [[row.student_id, ", ".join(row.pending)] for row in pending])
         if pending else none,
+        f"<h2>Runs cut short by a limit ({sum(cuts.values())})</h2>",
+        '<p class="muted">Each limit that stopped or cut a submission\'s run; its row below says where.</p>',
+        _table(["limit", "submissions"], [[limit, str(count)] for limit, count in cuts.most_common()],
+               numeric={1}) if cuts else none,
         f"<h2>Autograder problems and flags ({len(problems)})</h2>",
         _table(["student", "status"], [[row.student_id, row.status] for row in problems])
         if problems else none,
@@ -179,6 +185,12 @@ def render(table: ClassTable, rates: list[PassRate], messages: list[tuple[str, i
     return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f"<title>Class report: {escape(table.assignment)}</title>\n<style>{CSS}</style>\n</head>\n"
             "<body>\n" + "\n".join(sections) + "\n</body>\n</html>\n")
+
+
+def cut_counts(table: ClassTable) -> collections.Counter:
+    """{limit name: submissions whose run it cut} (grader.engine.result.Cut values)."""
+    return collections.Counter(cut for row in table.rows if row.result is not None
+                               for cut in sorted({problem.cut.value for problem in row.result.problems}))
 
 
 def main(course: str | Path = ".", out: str | Path | None = None) -> Path:

@@ -1,11 +1,10 @@
 """The one writer of the gradebook during autograding.
 
 nbgrader's SQLite gradebook is not made for several writers at once (nbgrader issue 174), so
-the workers that grade submissions side by side never open it for writing: each leaves its
-autograded notebook and vaelab_result.json, and `vaelab grade autograde`'s own process saves
-them here, one submission at a time, through nbgrader's API and its own SaveAutoGrades (which
-reads the judged test cells' scores as partial credit, and marks written answers for manual
-grading).
+the processes and cluster workers that grade submissions never open it: each hands back its
+graded notebook and GradingResult, and `vaelab grade autograde`'s own process saves them here,
+one submission at a time, through nbgrader's API and its own SaveAutoGrades (which reads the
+judged test cells' scores as partial credit, and marks written answers for manual grading).
 """
 
 from __future__ import annotations
@@ -18,24 +17,26 @@ from nbgrader.preprocessors import SaveAutoGrades
 from sqlalchemy.exc import SAWarning
 
 from grader.course import Course
+from grader.engine.result import GradingResult
 
 
-def save_grades(course: Course, student: str, result: dict) -> None:
-    """Record `student`'s graded submission in the gradebook.
+def save_grades(course: Course, result: GradingResult) -> None:
+    """Record a graded submission in the gradebook, from its autograded notebook.
 
-    A submission whose worker left no autograded notebook (killed, timed out) gets 0 for every
-    autograded cell and keeps its written answers waiting for manual grading; `result["status"]`
+    A submission whose run left no autograded notebook (killed, timed out) gets 0 for every
+    autograded cell and keeps its written answers waiting for manual grading; `result.status`
     says why, in the export.
     """
+    student = result.student
     with Gradebook(course.db_url) as gradebook, warnings.catch_warnings():
         # nbgrader's add_submission trips an SQLAlchemy autoflush warning; the rows are right
         warnings.simplefilter("ignore", SAWarning)
         gradebook.update_or_create_student(student)
-        extra = {"timestamp": result["timestamp"]} if result.get("timestamp") else {}
+        extra = {"timestamp": result.timestamp} if result.timestamp else {}
         gradebook.update_or_create_submission(course.assignment, student, **extra)
     notebook_path = course.autograded_dir(student) / course.notebook
     name = notebook_path.stem
-    if result.get("tests") is not None and notebook_path.is_file():
+    if result.tests is not None and notebook_path.is_file():
         notebook = nbformat.read(notebook_path, as_version=4)
         resources = {"nbgrader": {"notebook": name, "assignment": course.assignment, "student": student,
                                   "db_url": course.db_url}}

@@ -1,6 +1,6 @@
 """The checks every ZIP goes through at intake, in order (grader/workflow/intake.py files what passes).
 
-Each check takes the Submission on its way (grader.workflow.intake) and the course's IntakeSetup, fills
+Each check takes the Submission on its way (below) and the course's IntakeSetup, fills
 in its part or raises Rejected with the reason recorded for the ZIP; `CHECKS` is the order. The
 rules are in grader/workflow/intake.py's docstring: file name -> student id, a safe archive, one
 notebook and one PDF, read under a byte cap, the notebook valid and this assignment's, the PDF
@@ -18,15 +18,13 @@ import unicodedata
 import zipfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import nbformat
 import pypdf
 
-if TYPE_CHECKING:
-    from grader.workflow.intake import Submission
 
 MAX_PAGES = 3                      # the handout's limit on the PDF report
 MAX_TOTAL_BYTES = 200 * 2**20      # uncompressed bytes per ZIP, declared and actually read
@@ -63,6 +61,29 @@ class IntakeSetup:
     def folder(self, student: str) -> Path:
         """submitted/<student>/<assignment>: where one student's submission lives."""
         return self.submitted / student / self.assignment
+
+
+@dataclass
+class Submission:
+    """One ZIP on its way through the checks; each check fills in its part."""
+
+    path: Path
+    timestamp: datetime
+    zip_sha256: str
+    student: str = ""
+    entries: list[zipfile.ZipInfo] = field(default_factory=list)
+    notebook_entry: zipfile.ZipInfo | None = None
+    pdf_entry: zipfile.ZipInfo | None = None
+    ignored: list[str] = field(default_factory=list)
+    notebook: bytes = b""            # dropped once staged
+    pdf: bytes = b""
+    notebook_sha256: str = ""
+    pdf_sha256: str = ""
+    pdf_pages: int | None = None
+    staged: Path | None = None       # submitted/.intake-XXXX/, holding <assignment>/ ready to move
+    status: str = ""
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
 class Rejected(Exception):

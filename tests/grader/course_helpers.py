@@ -13,3 +13,17 @@ def exported_scores(grades: Path, expected: dict[str, dict[str, float]]) -> dict
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
     assert set(rows) == set(expected)
     return {student: {test: float(rows[student][test]) for test in scores} for student, scores in expected.items()}
+
+
+def copy_course(template: Path, target: Path):
+    """A copy of the course folder `template` at `target`, its nbgrader settings pointed at the
+    copy (the rest of a course holds no absolute path of its own); returns the Course."""
+    import shutil
+
+    from grader.course import COURSE_ID, Course
+    from grader.workflow.init import NBGRADER_CONFIG
+
+    shutil.copytree(template, target, symlinks=True)
+    (target / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(
+        root=str(target), course_id=COURSE_ID, db_url=f"sqlite:///{target / 'gradebook.db'}"))
+    return Course.load(target)

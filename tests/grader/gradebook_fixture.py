@@ -34,8 +34,8 @@ from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config
 
 from grader.course import COURSE_ID, CONFIG_NAME
-from grader.workflow.export import RESULT_FILE
-from grader.kit.generate_labs import ensure_tools_on_path
+from grader.engine.result import GRADED, RESULT_FILE, Cut, GradingResult, Problem
+from grader.engine.environment import nbgrader_tools
 
 ASSIGNMENT = "vae_speech"
 NOTEBOOK = "vae_speech.ipynb"
@@ -77,10 +77,11 @@ def source_notebook() -> nbformat.NotebookNode:
 def _result(status: str, scores: dict[str, float], messages: dict[str, list[str]],
             flags: list[str] = ()) -> dict:
     points = {grade_id: p for grade_id, p, kind in PARTS if kind == "code"}
-    return {"status": status, "flags": list(flags),
-            "tests": {grade_id: {"score": score, "max": points[grade_id],
-                                 "messages": messages.get(grade_id, [])}
-                      for grade_id, score in scores.items()}}
+    tests = {grade_id: {"score": score, "max": points[grade_id], "messages": messages.get(grade_id, [])}
+             for grade_id, score in scores.items()}
+    problems = [] if status == GRADED else [Problem(Cut.SUBMISSION_TIME, status)]
+    return GradingResult(student="", assignment=ASSIGNMENT, submission_sha256="0" * 64, flags=list(flags),
+                         problems=problems, tests=tests).as_dict()
 
 
 # student -> {grade_id: (auto_score, manual_score, needs_manual_grade)}, and the autograder's record
@@ -111,16 +112,17 @@ def build_course(root: Path) -> Path:
     nbformat.write(source_notebook(), source / NOTEBOOK)
     (root / CONFIG_NAME).write_text(json.dumps({"assignment": ASSIGNMENT, "notebook": NOTEBOOK}))
 
-    ensure_tools_on_path()
     config = Config()
     config.CourseDirectory.root = str(root)
     config.CourseDirectory.course_id = COURSE_ID
     config.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
     config.Application.log_level = "WARN"
-    generated = NbGraderAPI(CourseDirectory(config=config), config=config).generate_assignment(ASSIGNMENT)
+    with nbgrader_tools():
+        generated = NbGraderAPI(CourseDirectory(config=config), config=config).generate_assignment(ASSIGNMENT)
     assert generated["success"], generated["log"] + str(generated.get("error"))
 
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id=COURSE_ID) as gradebook, warnings.catch_warnings():
+    with nbgrader_tools(), Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id=COURSE_ID) as gradebook, \
+            warnings.catch_warnings():
         # nbgrader's add_submission trips SQLAlchemy's autoflush warnings; they are its own.
         warnings.simplefilter("ignore", category=Warning)
         for student in STUDENTS:

@@ -39,6 +39,7 @@ class Case:
     intake_reason: str = ""  # words of the rejection reason
     scores: dict = field(default_factory=lambda: dict(ZERO))
     status: str = ""  # words expected in the export's status column ("" = a clean "graded"/"pending")
+    cuts: tuple[str, ...] = ()  # the limits (grader.engine.result.Cut values) that must be named as cutting the run
 
 
 def kill_after_seeds() -> dict:
@@ -50,13 +51,13 @@ def cases(paths: dict[str, str], solution: str) -> list[Case]:
     `solution` is a correct model cell."""
     SOLUTION = solution  # noqa: N806 (read as a constant below)
     return [
-        Case("loop", cell="while True:\n    pass", status="interrupted"),
+        Case("loop", cell="while True:\n    pass", status="interrupted", cuts=("probe time", "cell time")),
         Case("osexit", base="correct", cell="import os\nos._exit(1)", after="test_seeds",
-             scores=kill_after_seeds(), status="kernel died"),
+             scores=kill_after_seeds(), status="kernel died", cuts=("kernel death",)),
         Case("sysexit", cell="import sys\nsys.exit(3)"),
         Case("importerror", model="import no_such_module_anywhere\n\nclass SpeechVAE(SpeechVAEBase):\n    pass\n"),
-        Case("memory", cell="hog = bytearray(40 * 2**30)"),
-        Case("forks", cell="import os\nwhile True:\n    os.fork()", status="processes"),
+        Case("memory", cell="hog = bytearray(40 * 2**30)", status="ran out of memory", cuts=("memory",)),
+        Case("forks", cell="import os\nwhile True:\n    os.fork()", status="processes", cuts=("process count",)),
         Case("network", cell="import urllib.request\nurllib.request.urlopen('http://pypi.org', timeout=5)"),
         Case("readsolutions", cell=f"print(open({paths['solution']!r}).read())"),
         Case("readgradebook", cell=f"print(open({paths['gradebook']!r}, 'rb').read()[:100])"),
@@ -70,8 +71,8 @@ def cases(paths: dict[str, str], solution: str) -> list[Case]:
         Case("print", cell="import builtins\nbuiltins.print = lambda *a, **k: None"),
         Case("deletedtest", base="correct", edit="delete:test_build", scores=dict(FULL), status="deleted"),
         Case("editedtest", edit="edit:test_get_loss", status="edited"),
-        Case("segfault", cell="import ctypes\nctypes.string_at(0)", status="kernel died"),
-        Case("flood", cell="while True:\n    print('x' * 1_000_000)", status="output limit"),
+        Case("segfault", cell="import ctypes\nctypes.string_at(0)", status="kernel died", cuts=("kernel death",)),
+        Case("flood", cell="while True:\n    print('x' * 1_000_000)", status="output limit", cuts=("output cap",)),
         Case("longcell", cell="\n".join(f"v{i} = {i}" for i in range(20_000))),
         # a NaN loss: the method tests judge the terms (the loss itself fails), training stops
         Case("nanloss", model=SOLUTION.replace("return recon + kl, recon, kl",

@@ -8,33 +8,31 @@ One course is graded once for the module (about five minutes on 2 cores); the te
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
+import threading
+import time
 import zipfile
 
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from grader.workflow import init as course_verb
 
-from grader.workflow import autograde, bands, export, feedback, intake, release, report
+from grader.workflow import autograde, bands, export, feedback, intake, report
 from grader.workflow.bands import StaleBandsError
-from grader.course import Course
 from grader.kit.example_submissions import expected_scores, write_example_zips
 from grader.workflow.feedback import secret_lines, visible_text
-from tests.grader.course_helpers import exported_scores
+from tests.grader.course_helpers import copy_course, exported_scores
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory, module_home):
+def graded(tmp_path_factory, module_home, released_vae_speech):
     """A course whose example submissions went through intake, autograde, feedback, export."""
     root = tmp_path_factory.mktemp("course")
-    course = course_verb.main(root / "vaelab-course")
-    release.main(course.root, threads=2)
+    course = copy_course(released_vae_speech, root / "vaelab-course")
     zips = root / "inbox"
     write_example_zips(course, zips)
     # one student sent twice: the earlier ZIP is a duplicate, the latest is graded
@@ -93,8 +91,8 @@ def test_the_gradebook_has_every_row_despite_two_writers_at_once(graded):
 
 def test_results_record_timings_and_the_worker_threads(graded):
     for result in graded["results"].values():
-        assert result["threads"] == 1  # 2 cores shared by 2 jobs
-        assert set(result["seconds"]) >= {"kernel start", "imports and data", "training", "tests", "total"}
+        assert result.threads == 1  # 2 cores shared by 2 jobs
+        assert set(result.seconds) >= {"kernel start", "imports and data", "training", "tests", "total"}
 
 
 def test_feedback_teaches_and_holds_no_line_of_the_grading_rules(graded):
@@ -145,3 +143,57 @@ def test_the_released_notebook_matches_labs_and_holds_no_solution(graded):
     labs = (default_solutions().parent / "labs" / "vae_speech" / "vae_speech.ipynb").read_text()
     assert nbformat.reads(released, as_version=4).cells[1:] == nbformat.reads(labs, as_version=4).cells[1:]
     assert "BEGIN SOLUTION" not in released and "grading" not in os.listdir(course.release_notebook.parent)
+
+
+def test_a_dask_cluster_grades_exactly_as_the_local_pool_and_survives_a_lost_worker(graded, tmp_path):
+    """Two single-thread workers that cannot see the course folder grade the whole class again;
+    one is killed while it grades, a new one joins: every grade equals the local run's, and the
+    gradebook holds each submission once."""
+    from distributed import Client
+
+    from tests.grader.dask_cluster import Cluster
+
+    course = graded["course"]
+    local = {student: result.tests for student, result in graded["results"].items()}
+    cluster = Cluster(tmp_path / "cluster", hidden=course.root)
+    try:
+        cluster.add_worker("w1")
+        cluster.add_worker("w2")
+        with Client(cluster.address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+            seen = client.run(lambda: os.path.exists(course.root / "gradebook.db"))
+            assert not any(seen.values()), "the workers must not see the course folder"
+            found = {}
+            grading = threading.Thread(target=lambda: found.update(
+                autograde.main(course.root, force=True, scheduler=cluster.address)))
+            grading.start()
+            killed = None
+            deadline = time.monotonic() + 600
+            while killed is None and time.monotonic() < deadline and grading.is_alive():
+                busy = {info["name"] for address, info in client.scheduler_info()["workers"].items()
+                        if client.processing().get(address)}
+                saved = sum(1 for s in local if '"saved": true' in _text(course.result_path(s)))
+                if saved >= 1 and "w1" in busy:
+                    time.sleep(3)  # well inside its next submission
+                    cluster.kill("w1")
+                    killed = "w1"
+                    cluster.add_worker("w3")
+                time.sleep(0.5)
+            grading.join(timeout=900)
+    finally:
+        cluster.close()
+    assert killed == "w1", "the test did not manage to kill a worker mid-task"
+    assert set(found) == set(local)
+    assert {s: r.tests for s, r in found.items()} == local
+    assert {r.worker.split(":")[0] for r in found.values()} == {"tcp"}  # graded on workers, not here
+    with Gradebook(course.db_url) as gradebook:
+        submissions = gradebook.find_assignment(course.assignment).submissions
+        assert sorted(s.student.id for s in submissions) == sorted(local)
+    assert exported_scores(export.main(course.root), expected_scores(course)) == expected_scores(course)
+
+
+def _text(path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""

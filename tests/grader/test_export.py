@@ -10,7 +10,8 @@ import nbformat
 import pytest
 
 from grader.course import CONFIG_NAME
-from grader.workflow.export import RESULT_FILE, class_table, main
+from grader.engine.result import RESULT_FILE
+from grader.workflow.export import class_table, main
 from tests.grader.gradebook_fixture import (ASSIGNMENT, FLAG, HOSTILE, MAX_TOTAL, NOTEBOOK, PARTS,
                                             STUDENTS, TIMEOUT, copy_course)
 from vaelab_core.errors import VaelabError
@@ -97,7 +98,7 @@ def test_class_table_matches_the_gradebook(course):
     assert [(p.grade_id, p.max_score, p.autograded) for p in table.parts] == \
         [(grade_id, points, kind == "code") for grade_id, points, kind in PARTS]
     rows = {row.student_id: row for row in table.rows}
-    assert rows["cy"].result.problem == TIMEOUT and rows["cy"].pending == ["answer_2_4", "test_training"]
+    assert [p.text for p in rows["cy"].result.problems] == [TIMEOUT] and rows["cy"].pending == ["answer_2_4", "test_training"]
     assert rows["dee"].result is None and not rows["dee"].submitted
 
 

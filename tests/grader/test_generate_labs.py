@@ -10,6 +10,7 @@ import pytest
 
 import re
 
+from grader.engine.environment import kernel_environment
 from grader.engine.execute import NotebookFailed, execute_notebook
 from grader.kit.generate_labs import StaleLabsError, main
 
@@ -67,7 +68,7 @@ def test_installed_packages_hold_no_solution_code():
 @pytest.mark.slow
 def test_student_notebook_run_top_to_bottom_stops_at_the_first_self_check(tmp_path):
     with pytest.raises(NotebookFailed) as failure:
-        execute_notebook(STUDENT, tmp_path, timeout=300)
+        execute_notebook(STUDENT, tmp_path, kernel_environment({}, tmp_path), timeout=300)
     message = str(failure.value)
     assert "build() failed" in message or "check of build()" in message
     assert "not implemented yet" in message
@@ -104,7 +105,7 @@ def test_latent_space_student_notebook_has_no_solution():
 def test_latent_space_student_notebook_stops_at_its_first_self_check(tmp_path):
     student = REPO / "labs" / "latent_space" / "latent_space.ipynb"
     with pytest.raises(NotebookFailed) as failure:
-        execute_notebook(student, tmp_path, timeout=300)
+        execute_notebook(student, tmp_path, kernel_environment({}, tmp_path), timeout=300)
     message = str(failure.value)
     assert "latent_subspace" in message and "not implemented yet" in message
     errors = [o for c in failure.value.notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])

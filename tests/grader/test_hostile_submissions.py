@@ -11,17 +11,16 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from grader.workflow import init as course_verb
 
-from grader.workflow import autograde, export, feedback, intake, release
+from grader.workflow import autograde, export, feedback, intake
 from grader.workflow.feedback import visible_text
 from grader.engine.sandbox import bwrap_binary
+from tests.grader.course_helpers import copy_course
 from tests.grader.hostile_corpus import Case, cases, make_notebook, write_zip
 
 pytestmark = [pytest.mark.slow,
@@ -45,10 +44,9 @@ def hidden_lines(course) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory, module_home):
+def graded(tmp_path_factory, module_home, released_vae_speech):
     root = tmp_path_factory.mktemp("hostile")
-    course = course_verb.main(root / "course")
-    release.main(course.root, threads=2)
+    course = copy_course(released_vae_speech, root / "course")
     solution = course.task.examples().SOLUTION
     planted = course.task.solutions / "planted_by_a_student.txt"
     paths = {"solution": str(course.task.notebook_path), "gradebook": str(course.root / "gradebook.db"),
@@ -105,6 +103,22 @@ def test_every_submission_gets_its_expected_scores_and_reason(graded):
             assert not row["status"].startswith("could not"), (name, row["status"])
 
 
+def test_every_limit_that_cut_a_run_is_named_in_its_record_and_status(graded):
+    named = set()
+    for name, case in graded["corpus"].items():
+        if case.intake != "accepted":
+            continue
+        result = graded["results"][name]
+        cuts = {problem.cut.value for problem in result.problems}
+        assert set(case.cuts) <= cuts, (name, result.status)
+        named |= cuts
+        if case.cuts:
+            assert graded["table"][name]["status"].startswith("could not be fully graded: "), name
+        else:
+            assert not cuts, (name, result.status)
+    assert named >= {"probe time", "cell time", "output cap", "memory", "process count", "kernel death"}
+
+
 def test_the_sandbox_kept_the_course_and_the_solutions_out_of_reach(graded):
     course = graded["course"]
     assert not graded["planted"].exists()
@@ -122,8 +136,8 @@ def test_the_sandbox_kept_the_course_and_the_solutions_out_of_reach(graded):
 
 def test_a_crash_keeps_the_points_graded_before_it(graded):
     result = graded["results"]["osexit"]
-    assert "kernel died" in result["status"]
-    assert result["tests"]["test_seeds"]["score"] == 3 and result["tests"]["test_cross"]["score"] == 0
+    assert "kernel died" in result.status
+    assert result.tests["test_seeds"]["score"] == 3 and result.tests["test_cross"]["score"] == 0
 
 
 def test_no_produced_file_holds_a_hidden_line(graded):

@@ -27,9 +27,10 @@ import pytest  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
 from grader.workflow import intake  # noqa: E402
-from grader.kit.generate_labs import ensure_tools_on_path  # noqa: E402
+from grader.engine.environment import nbgrader_tools  # noqa: E402
 from grader.workflow import zip_checks  # noqa: E402
-from grader.workflow.intake import ACCEPTED, DUPLICATE, REJECTED, UNCHANGED, Submission, main  # noqa: E402
+from grader.workflow.intake import ACCEPTED, DUPLICATE, REJECTED, UNCHANGED, main  # noqa: E402
+from grader.workflow.zip_checks import Submission  # noqa: E402
 from grader.workflow.zip_checks import IntakeSetup, Student, identify_student  # noqa: E402
 from vaelab_core.errors import VaelabError  # noqa: E402
 
@@ -205,8 +206,8 @@ def test_roster_id_must_match_exactly_one_student(name, reason):
 def test_roster_run_files_by_roster_id_and_updates_the_gradebook(course, zips, tmp_path):
     from nbgrader.api import Gradebook
 
-    ensure_tools_on_path()  # nbgrader asks the `alembic` command for a new gradebook's schema
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="vaelab"):
+    # nbgrader asks the `alembic` command for a new gradebook's schema
+    with nbgrader_tools(), Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="vaelab"):
         pass  # an empty gradebook, as nbgrader leaves it
     roster = tmp_path / "roster.csv"
     roster.write_text("student_id,first_name,last_name,email\ns-104,Sam,Lee,sam.lee@uni.edu\n"

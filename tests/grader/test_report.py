@@ -113,3 +113,9 @@ def test_a_class_without_submissions_still_gets_a_report(course):
     page = main(course).read_text(encoding="utf-8")
     assert "0 students" in page and "None." in page
     assert (course / "reports" / "histogram.png").read_bytes().startswith(PNG)
+
+
+def test_runs_cut_short_are_counted_by_limit(course):
+    page = main(course).read_text(encoding="utf-8")
+    section = page.split("Runs cut short by a limit (1)</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "submission time" in section  # cy's run overran (gradebook_fixture.TIMEOUT)

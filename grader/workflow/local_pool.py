@@ -1,0 +1,158 @@
+"""The local pool: grade submissions N at a time on this machine, each in a process of its own.
+
+Each submission is graded by `python -m grader.workflow.local_pool INPUTS NOTEBOOK STUDENT OUT`:
+one call of the engine (grader/engine/grade.py) in a process with its own kernel, environment
+and share of the cores (with PyTorch's default threads, two notebooks side by side on 2 cores
+each run about 20 times slower). Like a cluster worker, the process never reads the course:
+INPUTS is the folder where autograde materialized the course's GradingInputs once for the
+batch, NOTEBOOK the submitted notebook. It writes the graded notebook and its GradingResult to
+OUT, a private folder of the pool; only autograde's process moves them into the course and
+writes the gradebook. A process that overruns the per-submission timeout is killed with its
+kernel (its process group); one failure never stops the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.engine.grade import GradingOptions
+from grader.engine.result import Cut, GradingResult, Problem
+from grader.workflow.outcome import Outcome, failed
+
+#: The files a grading process leaves in its output folder.
+NOTEBOOK_FILE, RESULT_FILE = "graded.ipynb", "result.json"
+
+
+@dataclass
+class _Process:
+    student: str
+    process: subprocess.Popen
+    out: Path
+    errors: typing.IO
+    started: float = field(default_factory=time.monotonic)
+
+
+def _start(inputs: Path, submitted: Path, student: str, timestamp: str | None, options: GradingOptions,
+           scratch: Path) -> _Process:
+    out = Path(tempfile.mkdtemp(prefix=f"{student}-", dir=scratch))
+    command = [sys.executable, "-m", "grader.workflow.local_pool", str(inputs), str(submitted), student, str(out),
+               *(["--timestamp", timestamp] if timestamp else []),
+               "--threads", str(options.threads), "--cell-timeout", str(options.cell_timeout),
+               "--parent", str(os.getpid()), *(["--unsafe"] if options.unsafe else [])]
+    env = {**os.environ, "OMP_NUM_THREADS": str(options.threads), "MKL_NUM_THREADS": str(options.threads)}
+    errors = tempfile.TemporaryFile("w+")  # the process's stderr: its last line explains a failure
+    # A session of its own: on a timeout the process, its kernel and its probe die together.
+    process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=errors, start_new_session=True)
+    return _Process(student, process, out, errors)
+
+
+def _exit_problem(process: _Process) -> Problem | None:
+    code = process.process.returncode
+    if code == 0:
+        return None
+    process.errors.seek(0)
+    tail = process.errors.read().strip().splitlines()[-1:]
+    if code < 0:
+        return Problem(Cut.GRADER, f"the grading process was killed by {signal.Signals(-code).name}; "
+                                   "it is retried next run")
+    return Problem(Cut.GRADER, f"the grading process failed ({tail[0][:200] if tail else f'exit status {code}'}); "
+                               "it is retried next run")
+
+
+def grade_locally(course, students: list[str], options: GradingOptions, jobs: int,
+                  timeout: int) -> Iterator[Outcome]:
+    """Grade `students` of `course` (a grader.course.Course), `jobs` at a time; yields each
+    outcome as it finishes. Stopped early (Ctrl-C), it kills what runs."""
+    from grader.engine.inputs import GradingInputs
+
+    inputs = GradingInputs.from_course(course).materialize()
+    queue, running = list(students), []
+    with tempfile.TemporaryDirectory(prefix="vaelab-pool-") as scratch:
+        try:
+            while queue or running:
+                while queue and len(running) < jobs:
+                    student = queue.pop(0)
+                    running.append(_start(inputs, course.submitted_notebook(student), student,
+                                          course.submission(student).timestamp, options, Path(scratch)))
+                time.sleep(0.2)
+                for process in list(running):
+                    overran = time.monotonic() - process.started > timeout
+                    if process.process.poll() is None and not overran:
+                        continue
+                    if process.process.poll() is None:
+                        os.killpg(process.process.pid, signal.SIGKILL)
+                        process.process.wait()
+                        problem = Problem(Cut.SUBMISSION_TIME, f"it ran longer than {timeout} s and was stopped")
+                    else:
+                        problem = _exit_problem(process)
+                    running.remove(process)
+                    process.errors.close()
+                    if problem is None:
+                        yield Outcome(process.student,
+                                      (process.out / NOTEBOOK_FILE).read_text(encoding="utf-8"),
+                                      GradingResult.load(process.out / RESULT_FILE))
+                    else:
+                        yield failed(course, process.student, problem)
+                    shutil.rmtree(process.out, ignore_errors=True)
+        finally:
+            for process in running:  # interrupted: stop what runs
+                os.killpg(process.process.pid, signal.SIGKILL)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to kill this process when the one that started it dies (a grader killed with
+    SIGKILL must not leave processes that go on grading), and check it has not died already."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the process outlives its parent, as before
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m grader.workflow.local_pool INPUTS NOTEBOOK STUDENT OUT`: one submission, by the engine."""
+    parser = argparse.ArgumentParser(description="grade one submission (run by vaelab grade autograde)")
+    parser.add_argument("inputs", type=Path, help="the course's grading inputs, materialized")
+    parser.add_argument("notebook", type=Path, help="the submitted notebook")
+    parser.add_argument("student")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--timestamp", default=None)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cell-timeout", type=int, default=GradingOptions.cell_timeout)
+    parser.add_argument("--unsafe", action="store_true")
+    parser.add_argument("--parent", type=int, default=None, help="die with this process (autograde's)")
+    args = parser.parse_args(argv)
+    if args.parent is not None:
+        _die_with_parent(args.parent)
+    import nbformat
+    import torch
+
+    from grader.engine.grade import Submission, grade
+    from grader.engine.inputs import GradingInputs
+
+    torch.set_num_threads(args.threads)
+    submission = Submission(args.student, args.notebook.read_text(encoding="utf-8"), args.timestamp)
+    notebook, result = grade(submission, GradingInputs.from_folder(args.inputs),
+                             GradingOptions(args.threads, args.cell_timeout, args.unsafe), cache=args.inputs.parent)
+    nbformat.write(notebook, args.out / NOTEBOOK_FILE)
+    result.save(args.out / RESULT_FILE)  # last: its presence says the run went to the end
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

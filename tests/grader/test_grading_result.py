@@ -1,0 +1,63 @@
+"""GradingResult: the one record of a graded submission, written and read back the same."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from grader.engine.result import CUT_SHORT, GRADED, NOT_GRADED, Cut, GradingResult, Problem
+
+
+def _result(**changes) -> GradingResult:
+    values = dict(student="ada", assignment="vae_speech", submission_sha256="ab" * 32, timestamp="2026-11-30",
+                  flags=["locked cell imports was edited; restored from the assignment"],
+                  tests={"test_build": {"score": 2.0, "max": 2.0, "messages": []}}, records={"x": 1.5},
+                  seconds={"total": 3.0}, threads=1)
+    values.update(changes)
+    return GradingResult(**values)
+
+
+def test_a_run_with_nothing_cut_is_graded():
+    assert _result().status == GRADED and not _result().cut
+
+
+def test_every_cut_is_named_in_the_status_in_order():
+    result = _result(problems=[Problem(Cut.PROBE_TIME, "the probe overran"),
+                               Problem(Cut.CELL_TIME, "cell 4 (seeds) ran longer than\n600 s")])
+    assert result.cut
+    assert result.status == f"{CUT_SHORT}: the probe overran; cell 4 (seeds) ran longer than 600 s"
+
+
+def test_a_run_that_graded_nothing_says_so():
+    result = _result(tests=None, problems=[Problem(Cut.SUBMISSION_TIME, "it ran longer than 1800 s")])
+    assert result.status.startswith(f"{NOT_GRADED}: it ran longer")
+
+
+def test_save_and_load_give_the_same_record(tmp_path):
+    result = _result(problems=[Problem(Cut.MEMORY, "cell 9 ran out of memory")], worker="tcp://10.0.0.2:4000")
+    result.save(tmp_path / "r.json")
+    assert GradingResult.load(tmp_path / "r.json") == result
+    on_disk = json.loads((tmp_path / "r.json").read_text())
+    assert on_disk["status"] == result.status  # for a person reading the file
+    assert on_disk["problems"] == [{"cut": "memory", "text": "cell 9 ran out of memory"}]
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("flags", "edited", "flags should be a list of texts"),
+    ("flags", [3], "flags should be a list of texts"),
+    ("problems", {"cut": "memory"}, "problems should be a list"),
+    ("tests", [], "tests should be a mapping"),
+])
+def test_a_malformed_record_is_refused_with_what_is_wrong(field, value, words):
+    data = _result().as_dict()
+    data[field] = value
+    with pytest.raises(TypeError, match=words):
+        GradingResult.from_dict(data)
+
+
+def test_an_unknown_limit_is_refused():
+    data = _result().as_dict()
+    data["problems"] = [{"cut": "gremlins", "text": "?"}]
+    with pytest.raises(ValueError, match="gremlins"):
+        GradingResult.from_dict(data)
