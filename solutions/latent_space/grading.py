@@ -9,8 +9,8 @@ time (grader/assignment.py) and nothing installed contains it.
   another's result (move_factor needs a path g), the probe hands it a fixed one, so one bug
   costs one part. The same probe runs on the reference, and the judges compare.
 - Results (test_subspaces ... test_wae). The locked check cells record the notebook's numbers
-  (vaelab_core.latent_result_checks); the judges compare them with bands made by `vaelab grade bands`
-  from reference runs on the course's data, on the grading machine.
+  (vaelab_core.labs.latent_space.result_checks); the judges compare them with bands made by
+  `vaelab grade bands` from reference runs on the course's data, on the grading machine.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 from grader.engine.judge import Check
 from vaelab_core import spec
 from vaelab_core.datasets import SWEEP_FACTORS as FACTORS
-from vaelab_core.latent_result_checks import BETA_SETTINGS as SETTINGS
+from vaelab_core.labs.latent_space.result_checks import BETA_SETTINGS as SETTINGS
 from vaelab_core.records import finite_numbers
 
 #: nbgrader ids of the notebook cells that define the reference, in execution order.

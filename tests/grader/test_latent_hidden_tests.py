@@ -9,7 +9,7 @@ import pytest
 from grader.engine.judge import judge_tests
 from grader.engine.probe import call_probes, reference_probes
 from grader.assignment import assignment, default_solutions
-from tests.vaelab_core.test_latent_checks import CORRECT, MISTAKES
+from tests.vaelab_core.labs.latent_space.test_function_checks import CORRECT, MISTAKES
 
 TASK = assignment(default_solutions(), "latent_space")
 RULES = TASK.rules()
