@@ -101,7 +101,8 @@ def main(course: str | Path = ".", threads: int | None = None, timeout: int = 18
     missing = [t for t in rules.RESULT_TESTS if t not in records]
     if missing:
         raise VaelabError(f"{task.notebook_path}: the reference run recorded nothing for {missing}; "
-                          "every result test cell must call its check (vaelab_core.selfcheck).")
+                          "every result test cell must call its result check, which records the numbers "
+                          f"(vaelab_core.labs.{task.name}.result_checks).")
     print("bands: repeating runs with other seeds for the spread ...")
     import torch
 

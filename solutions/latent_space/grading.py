@@ -9,8 +9,8 @@ time (grader/assignment.py) and nothing installed contains it.
   another's result (move_factor needs a path g), the probe hands it a fixed one, so one bug
   costs one part. The same probe runs on the reference, and the judges compare.
 - Results (test_subspaces ... test_wae). The locked check cells record the notebook's numbers
-  (vaelab_core.latent_result_checks); the judges compare them with bands made by `vaelab grade bands`
-  from reference runs on the course's data, on the grading machine.
+  (vaelab_core.labs.latent_space.result_checks); the judges compare them with bands made by
+  `vaelab grade bands` from reference runs on the course's data, on the grading machine.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ import torch
 
 from grader.engine.judge import Check
 from vaelab_core import spec
+from vaelab_core.checking import kl_mistake, recon_mistake
 from vaelab_core.datasets import SWEEP_FACTORS as FACTORS
-from vaelab_core.latent_result_checks import BETA_SETTINGS as SETTINGS
+from vaelab_core.labs.latent_space.result_checks import BETA_SETTINGS as SETTINGS
 from vaelab_core.records import finite_numbers
 
 #: nbgrader ids of the notebook cells that define the reference, in execution order.
@@ -290,14 +291,22 @@ def judge_move_factor(mine: dict, ref: dict) -> list[Check]:
 
 
 def judge_beta_elbo(mine: dict, ref: dict) -> list[Check]:
+    def value(found: dict, key: str) -> float:
+        v = _tensor(found, key)
+        return float(v) if v is not None and v.numel() == 1 else math.nan
+
     terms = all(_same(mine, ref, f"{t}_{k}", rtol=1e-5, atol=1e-4) for t in ("recon", "kl") for k in ("b05", "b4"))
     loss = all(_same(mine, ref, f"loss_{k}", rtol=1e-5, atol=1e-4) for k in ("b05", "b4"))
     frames = all(_same(mine, {f"{t}_b4_frames": mine.get(f"{t}_b4")}, f"{t}_b4_frames", rtol=1e-5, atol=1e-4)
                  for t in ("loss", "recon", "kl")) and mine.get("gradients") is True
+    # The likely mistake in a term, from the same ladder as the self-checks (probe: 24 frames).
+    causes = {"recon": recon_mistake(value(mine, "recon_b05"), value(ref, "recon_b05"), frames=24, bins=F),
+              "kl": kl_mistake(value(mine, "kl_b05"), value(ref, "kl_b05"), frames=24, dims=Z)}
     return [
         Check(1, terms, "recon and kl match the reference and do not depend on beta",
               "recon = sum over bins of [log(pi) + eta + x^2 exp(-eta)] and kl = -1/2 sum over units of "
-              "(1 + logvar - mean^2 - exp(logvar)), each averaged over frames and free of beta."),
+              "(1 + logvar - mean^2 - exp(logvar)), each averaged over frames and free of beta."
+              + "".join(f" Likely mistake in {term}: {cause}" for term, cause in causes.items() if cause)),
         Check(1, loss, "loss = recon + beta * kl",
               "the loss should weigh the KL term only: recon + beta * kl."),
         Check(1, frames, "the same values for (B, T, .) and (N, .) inputs, and gradients flow",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nbformat
 
@@ -21,36 +22,17 @@ import nbformat
 POINTS = {"test_build": 2, "test_generation_x": 2, "test_reparametrization": 3, "test_inference": 3,
           "test_get_loss": 4, "test_training": 3, "test_seeds": 3, "test_finetune": 3, "test_cross": 2}
 
-SOLUTION = '''class SpeechVAE(SpeechVAEBase):
-    def build(self):
-        def dense_tanh(sizes):
-            layers = []
-            for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-                layers += [nn.Linear(n_in, n_out), nn.Tanh()]
-            return nn.Sequential(*layers)
 
-        self.mlp_x_z = dense_tanh((self.x_dim, *self.encoder_hidden))
-        self.inf_mean = nn.Linear(self.encoder_hidden[-1], self.z_dim)
-        self.inf_logvar = nn.Linear(self.encoder_hidden[-1], self.z_dim)
-        self.mlp_z_x = dense_tanh((self.z_dim, *self.decoder_hidden))
-        self.gen_logvar = nn.Linear(self.decoder_hidden[-1], self.x_dim)
+def _solution_cell(grade_id: str) -> str:
+    """The source of the solution notebook's cell `grade_id`, solution markers dropped (the code
+    between them kept), so the examples are edits of the solution itself and cannot drift from it."""
+    notebook = nbformat.read(Path(__file__).with_name("vae_speech.ipynb"), as_version=4)
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in notebook.cells}
+    return re.sub(r"\n?[ \t]*### (BEGIN|END) SOLUTION", "", cells[grade_id])
 
-    def generation_x(self, z):
-        return self.gen_logvar(self.mlp_z_x(z))
 
-    def reparametrization(self, mean, logvar):
-        return mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
-
-    def inference(self, x):
-        hidden = self.mlp_x_z(x)
-        mean, logvar = self.inf_mean(hidden), self.inf_logvar(hidden)
-        return self.reparametrization(mean, logvar), mean, logvar
-
-    def get_loss(self, x, eta, mean, logvar):
-        recon = (spec.LOG_PI + eta + x.pow(2) * torch.exp(-eta)).sum(-1).mean()
-        kl = -0.5 * (1 + logvar - mean.pow(2) - torch.exp(logvar)).sum(-1).mean()
-        return recon + kl, recon, kl
-'''
+#: The solution's model cell.
+SOLUTION = _solution_cell("model")
 
 #: A correct model written with ModuleLists walked by the methods with functional tanh.
 MODULE_LIST = '''import math

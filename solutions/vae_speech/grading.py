@@ -28,6 +28,7 @@ import torch
 
 from grader.engine.judge import Check, tensor_close
 from vaelab_core import spec
+from vaelab_core.checking import kl_mistake, recon_mistake, variance_mistake
 from vaelab_core.checkpoints import CheckpointError, load_checkpoint, load_state_by_parts, pretrained_path
 from vaelab_core.model import count_parameters, expected_parameter_count
 from vaelab_core.records import finite_numbers
@@ -248,17 +249,12 @@ def judge_reparametrization(mine: dict, ref: dict) -> list[Check]:
                     "the sample should have the shape of mean and change from call to call "
                     "(noise from torch.randn_like(mean)).")]
     target = math.exp(-0.8)
-    sample_mean, ratio = float(mine.get("sample_mean", math.nan)), float(mine.get("sample_var", math.nan)) / target
-    moments_ok = abs(sample_mean - 0.7) < 0.02 and abs(ratio - 1) < 0.03
-    if abs(ratio - target) < 0.05:
-        hint = "the samples have variance exp(logvar)^2: exp(logvar) is the variance, the standard deviation is exp(logvar / 2)."
-    elif ratio < 0.05:
-        hint = "the samples hardly vary: is noise added, and multiplied by the standard deviation?"
-    else:
-        hint = "the standard deviation of N(mean, exp(logvar)) is exp(logvar / 2)."
+    sample_mean, sample_var = float(mine.get("sample_mean", math.nan)), float(mine.get("sample_var", math.nan))
+    moments_ok = abs(sample_mean - 0.7) < 0.02 and abs(sample_var / target - 1) < 0.03
+    hint = variance_mistake(sample_var, -0.8) or "the standard deviation of N(mean, exp(logvar)) is exp(logvar / 2)."
     checks.append(Check(1, moments_ok, "samples of N(0.7, exp(-0.8)) have the right mean and variance",
                         f"for mean 0.7 and logvar -0.8 the samples should have mean 0.7 and variance "
-                        f"{target:.3f}; they have {sample_mean:.3f} and {ratio * target:.3f}. {hint}"))
+                        f"{target:.3f}; they have {sample_mean:.3f} and {sample_var:.3f}. {hint}"))
     grads = "grad_mean" in mine and "grad_logvar" in mine
     grad_ok = grads and tensor_close(mine["grad_mean"], torch.ones_like(mine["mean"])) and \
         tensor_close(mine["grad_logvar"], 0.5 * (mine["z"] - mine["mean"]))
@@ -304,23 +300,11 @@ def judge_get_loss(mine: dict, ref: dict) -> list[Check]:
 
     recon, kl, loss = value("recon"), value("kl"), value("loss")
     want_recon, want_kl = float(ref["recon"]), float(ref["kl"])
-    frames = 24
-    if near(recon + F * spec.LOG_PI, want_recon) or near(recon - F * spec.LOG_PI, want_recon):
-        recon_hint = "it is off by F log(pi) = 294.2: the constant log(pi) of each bin is missing or doubled."
-    elif near(recon, want_recon * frames):
-        recon_hint = "it is the sum over the 24 frames: average over frames (batch and time)."
-    elif near(recon, want_recon / F):
-        recon_hint = "it is averaged over the 257 bins: sum over bins, average over frames."
-    else:
-        recon_hint = "recon = sum over bins of [log(pi) + eta + x^2 exp(-eta)], averaged over frames."
-    if near(-kl, want_kl):
-        kl_hint = "it has the wrong sign: KL = -1/2 sum(1 + logvar - mean^2 - exp(logvar)) >= 0."
-    elif near(kl, want_kl * frames):
-        kl_hint = "it is the sum over the 24 frames: average over frames."
-    elif near(kl, want_kl / Z):
-        kl_hint = "it is averaged over the 16 latent dimensions: sum over them, average over frames."
-    else:
-        kl_hint = "KL = -1/2 sum over latent dimensions of (1 + logvar - mean^2 - exp(logvar)), averaged over frames."
+    frames = 24  # the probe's (4, 6, .) inputs
+    recon_hint = (recon_mistake(recon, want_recon, frames=frames, bins=F)
+                  or "recon = sum over bins of [log(pi) + eta + x^2 exp(-eta)], averaged over frames.")
+    kl_hint = (kl_mistake(kl, want_kl, frames=frames, dims=Z)
+               or "KL = -1/2 sum over latent dimensions of (1 + logvar - mean^2 - exp(logvar)), averaged over frames.")
     same_on_frames = all(near(value(k + "_frames"), value(k)) for k in ("loss", "recon", "kl"))
     return [
         Check(2, near(recon, want_recon), "the reconstruction term matches the reference",

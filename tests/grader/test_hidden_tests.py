@@ -11,7 +11,8 @@ from torch import nn
 from grader.engine.judge import judge_tests
 from grader.engine.probe import call_probes, reference_probes
 from grader.assignment import assignment, default_solutions
-from tests.vaelab_core.test_selfcheck import MISTAKES, ModuleListFunctionalTanh, Reference, variant
+from tests.vaelab_core.labs.vae_speech.test_method_checks import (MISTAKES, ModuleListFunctionalTanh, Reference,
+                                                                  variant)
 
 TASK = assignment(default_solutions())
 RULES = TASK.rules()
@@ -123,7 +124,7 @@ def test_a_method_that_never_returns_is_stopped_and_costs_only_its_part(referenc
 
 
 def test_hints_name_the_likely_mistake(reference_results):
-    from tests.vaelab_core.test_selfcheck import exp_logvar_as_std, without_log_pi
+    from tests.vaelab_core.labs.vae_speech.test_method_checks import exp_logvar_as_std, without_log_pi
 
     verdicts = grade(variant(get_loss=without_log_pi), reference_results)
     assert "log(pi)" in verdicts["test_get_loss"].messages[0]

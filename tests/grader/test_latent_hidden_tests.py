@@ -9,7 +9,7 @@ import pytest
 from grader.engine.judge import judge_tests
 from grader.engine.probe import call_probes, reference_probes
 from grader.assignment import assignment, default_solutions
-from tests.vaelab_core.test_latent_checks import CORRECT, MISTAKES
+from tests.vaelab_core.labs.latent_space.test_function_checks import CORRECT, MISTAKES
 
 TASK = assignment(default_solutions(), "latent_space")
 RULES = TASK.rules()
@@ -74,3 +74,13 @@ def test_a_missing_function_costs_its_part_only(reference_results):
     assert verdicts["test_mmd"].score == 0
     assert {t: v.score for t, v in verdicts.items() if t != "test_mmd"} == {
         t: p for t, p in POINTS.items() if t != "test_mmd"}
+
+
+def test_beta_elbo_feedback_names_the_likely_mistake_like_the_self_check(reference_results):
+    """The hidden test diagnoses a wrong term with the self-checks' ladder (vaelab_core.checking)."""
+    from tests.vaelab_core.labs.latent_space.test_function_checks import elbo_sum_over_frames, elbo_without_log_pi
+
+    for fn, words in ((elbo_without_log_pi, "log(pi) of each bin is missing"),
+                      (elbo_sum_over_frames, "average over frames")):
+        messages = " ".join(grade({**CORRECT, "beta_elbo": fn}, reference_results)["test_beta_elbo"].messages)
+        assert words in messages, messages

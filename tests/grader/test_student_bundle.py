@@ -99,7 +99,9 @@ def test_wheel_holds_the_notebook_packages_and_pins(wheel):
         metadata = archive.read(f"vaelab_core-{__version__}.dist-info/METADATA").decode()
         entry_points = next((archive.read(n).decode() for n in names if n.endswith("entry_points.txt")), "")
     assert "vaelab_core/model.py" in names
-    assert "vaelab_core/selfcheck.py" in names
+    assert "vaelab_core/checking.py" in names and "vaelab_core/labs/vae_speech/method_checks.py" in names
+    for init in (REPO / "vaelab_core").rglob("__init__.py"):  # the labs' checks are subpackages
+        assert init.relative_to(REPO).as_posix() in names
     assert any(re.fullmatch(r"vaelab_core/pretrained/[^/]+\.pt", n) for n in names), \
         "the pre-trained checkpoint (package data) is missing"
     # Every package and subpackage of data_prep in the repository, found the same way a build must.
@@ -120,8 +122,8 @@ def test_wheel_code_imports_from_the_wheel(wheel, tmp_path):
     extracted = tmp_path / "extracted"
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(extracted)
-    code = ("import vaelab_core.model, vaelab_core.selfcheck, vaelab_core.checkpoints, data_prep.preprocess, "
-            "data_prep.defaults\n"
+    code = ("import vaelab_core.model, vaelab_core.labs.vae_speech.method_checks, vaelab_core.checkpoints, "
+            "data_prep.preprocess, data_prep.defaults\n"
             "from pathlib import Path\n"
             "for m in (vaelab_core.model, data_prep.preprocess, data_prep.defaults):\n"
             f"    assert Path(m.__file__).is_relative_to({str(extracted)!r}), m.__file__\n"

@@ -1,4 +1,4 @@
-"""The second lab's results (latent_space): checked here, recorded for the grader.
+"""Public checks of latent_space's results: checked here, recorded for the grader.
 
 Each check first records the notebook's numbers (`vaelab_core.records`) in the cell that calls
 it, then checks what can be checked without a reference and says what looks wrong. The grader
@@ -12,16 +12,12 @@ import math
 import numpy as np
 
 from vaelab_core import spec
+from vaelab_core.checking import fail
 from vaelab_core.datasets import SWEEP_FACTORS as FACTORS
 from vaelab_core.records import finite_numbers, plain, record
-from vaelab_core.selfcheck import SelfCheckFailed
 
 #: The names of part 2's settings, in the notebook's order (its SETTINGS; the grader's bands).
 BETA_SETTINGS = ("beta=0.5", "beta=1", "beta=4", "warm-up", "warm-up to 4")
-
-
-def _fail(part: str, message: str) -> None:
-    raise SelfCheckFailed(part, message)
 
 
 def check_subspaces(dims: dict, alignment: dict) -> None:
@@ -34,18 +30,18 @@ def check_subspaces(dims: dict, alignment: dict) -> None:
     for factor in FACTORS:
         m = dims.get(factor)
         if not isinstance(m, int) or not 1 <= m <= spec.LATENT_DIM:
-            _fail(part, f"M for {factor} should be a whole number of components from 1 to "
-                        f"{spec.LATENT_DIM}, got {m!r}: see latent_subspace.")
+            fail(part, f"M for {factor} should be a whole number of components from 1 to "
+                       f"{spec.LATENT_DIM}, got {m!r}: see latent_subspace.")
     pairs = [f"{a}-{b}" for i, a in enumerate(FACTORS) for b in FACTORS[i + 1:]]
     for pair in pairs:
         a, b = pair.split("-")
         found = matrices.get(pair)
         if found is None or np.shape(found) != (dims[a], dims[b]):
-            _fail(part, f"alignment[{pair!r}] should be a {dims[a]} x {dims[b]} matrix (M of {a} by M of "
-                        f"{b}), got {None if found is None else np.shape(found)}: see subspace_alignment.")
+            fail(part, f"alignment[{pair!r}] should be a {dims[a]} x {dims[b]} matrix (M of {a} by M of "
+                       f"{b}), got {None if found is None else np.shape(found)}: see subspace_alignment.")
     if max(cross) > 1 + 1e-4:
-        _fail(part, f"a dot product between unit basis vectors is {max(cross):.3f}, above 1: are the "
-                    "columns of U unit vectors (eigenvectors), and is the alignment U_i^T U_j?")
+        fail(part, f"a dot product between unit basis vectors is {max(cross):.3f}, above 1: are the "
+                   "columns of U unit vectors (eigenvectors), and is the alignment U_i^T U_j?")
     print(f"✓ subspaces: M = {[dims[f] for f in FACTORS]} for {', '.join(FACTORS)}; largest |dot product| "
           f"between two factors {max(cross):.2f}")
 
@@ -65,14 +61,14 @@ def check_moves(moves: dict) -> None:
     record("test_moves", **summary)
     for factor, result in summary.items():
         if result["error"] is None or result["correlation"] is None:
-            _fail(part, f"the move of {factor} has no finite median error: did move_factor return codes "
-                        "of shape (N, Z), and fit_factor_path a path g(y) of shape (N, M)?")
+            fail(part, f"the move of {factor} has no finite median error: did move_factor return codes "
+                       "of shape (N, Z), and fit_factor_path a path g(y) of shape (N, M)?")
         if set(result["others"]) != set(FACTORS) - {factor} or None in result["others"].values():
-            _fail(part, f"the move of {factor} should measure how much each other factor moved.")
+            fail(part, f"the move of {factor} should measure how much each other factor moved.")
         if result["error"] > 0.5:
-            _fail(part, f"moving {factor} misses its targets by {result['error']:.0%} (median): the moved codes "
-                        "do not carry the target values. Check move_factor (the old coordinates removed, "
-                        "measured from the centre) and fit_factor_path.")
+            fail(part, f"moving {factor} misses its targets by {result['error']:.0%} (median): the moved codes "
+                       "do not carry the target values. Check move_factor (the old coordinates removed, "
+                       "measured from the centre) and fit_factor_path.")
     print(f"✓ moves: median error f0 {summary['f0']['error']:.1%}, F1 {summary['f1']['error']:.1%}")
 
 
@@ -87,13 +83,13 @@ def check_beta_runs(runs: dict, active: dict, epochs: int, unit_kl: dict | None 
     for name in BETA_SETTINGS:
         for term, values in curves[name].items():
             if finite_numbers(values, (epochs,)) is None:
-                _fail(part, f"{name}: expected {epochs} finite epochs of train {term}; did its run finish?")
+                fail(part, f"{name}: expected {epochs} finite epochs of train {term}; did its run finish?")
         units = active.get(name)
         if not isinstance(units, int) or not 0 <= units <= spec.LATENT_DIM:
-            _fail(part, f"{name}: the active units should be a count from 0 to {spec.LATENT_DIM}, got {units!r}.")
+            fail(part, f"{name}: the active units should be a count from 0 to {spec.LATENT_DIM}, got {units!r}.")
     if not curves["beta=4"]["kl"][-1] < curves["beta=0.5"]["kl"][-1]:
-        _fail(part, "the KL term with beta = 4 is not below the one with beta = 0.5: is beta on the KL "
-                    "term (loss = recon + beta * kl), with recon and kl themselves free of beta?")
+        fail(part, "the KL term with beta = 4 is not below the one with beta = 0.5: is beta on the KL "
+                   "term (loss = recon + beta * kl), with recon and kl themselves free of beta?")
     print("✓ beta: " + ", ".join(f"{n} {active[n]} active" for n in BETA_SETTINGS))
 
 
@@ -107,10 +103,10 @@ def check_wae(history: dict, prior_match: dict, epochs: int, eval_recon: dict | 
            eval_recon={str(k): v for k, v in (eval_recon or {}).items()})
     for term, values in (("recon", train.get("recon")), ("MMD", train.get("kl"))):
         if finite_numbers(values, (epochs,)) is None:
-            _fail(part, f"expected {epochs} finite epochs of the WAE's {term}; did its run finish?")
+            fail(part, f"expected {epochs} finite epochs of the WAE's {term}; did its run finish?")
     if not train["recon"][-1] < train["recon"][0]:
-        _fail(part, "the WAE's reconstruction did not improve: is its loss recon + weight * mmd?")
+        fail(part, "the WAE's reconstruction did not improve: is its loss recon + weight * mmd?")
     if any(not isinstance(v, float) or not math.isfinite(v) for v in prior_match.values()):
-        _fail(part, "the MMD between codes and prior samples should be a finite number for each model.")
+        fail(part, "the MMD between codes and prior samples should be a finite number for each model.")
     print(f"✓ WAE: recon {train['recon'][0]:.1f} -> {train['recon'][-1]:.1f}; MMD to the prior "
           + ", ".join(f"{k} {v:.4f}" for k, v in prior_match.items()))

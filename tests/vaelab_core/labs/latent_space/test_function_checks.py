@@ -1,4 +1,5 @@
-"""The latent-space lab's self-checks pass correct functions and catch the typical mistakes.
+"""latent_space's self-checks (subspace_checks, regulariser_checks) pass correct functions and
+catch the typical mistakes.
 
 The correct implementations below are the tests' reference oracle: they live here, never in
 `vaelab_core`, which students have installed. Each mistake is a small mutation of one of them.
@@ -11,8 +12,9 @@ import math
 import pytest
 import torch
 
-from vaelab_core import latent_checks, regulariser_checks, spec
-from vaelab_core.latent_checks import SelfCheckFailed
+from vaelab_core import spec
+from vaelab_core.checking import SelfCheckFailed
+from vaelab_core.labs.latent_space import regulariser_checks, subspace_checks
 
 # --- correct implementations (the oracle) ------------------------------------------------------
 
@@ -107,7 +109,7 @@ CORRECT = {
 
 
 def check_of(name):
-    return getattr(latent_checks, f"check_{name}", None) or getattr(regulariser_checks, f"check_{name}")
+    return getattr(subspace_checks, f"check_{name}", None) or getattr(regulariser_checks, f"check_{name}")
 
 
 @pytest.mark.parametrize("name", CORRECT)
@@ -146,7 +148,7 @@ def test_a_student_error_becomes_a_message():
         raise KeyError("oops")
 
     with pytest.raises(SelfCheckFailed, match="raised KeyError"):
-        latent_checks.check_latent_subspace(broken)
+        subspace_checks.check_latent_subspace(broken)
 
 
 # --- typical mistakes ------------------------------------------------------------------------
@@ -446,9 +448,9 @@ def test_each_typical_mistake_fails_with_a_teaching_message(name, fn, hint):
 # --- the checks' own constructions ---------------------------------------------------------------
 
 def test_the_factorial_design_has_exactly_the_stated_covariance():
-    pts = latent_checks._factorial_points()
+    pts = subspace_checks._factorial_points()
     assert torch.equal(pts.mean(0), torch.zeros(3, dtype=torch.float64))
-    assert torch.equal(pts.T @ pts / len(pts), torch.diag(torch.tensor(latent_checks._AXIS_VARIANCES,
+    assert torch.equal(pts.T @ pts / len(pts), torch.diag(torch.tensor(subspace_checks._AXIS_VARIANCES,
                                                                       dtype=torch.float64)))
 
 
@@ -476,6 +478,6 @@ def test_the_module_holds_no_reference_implementation():
     """Public file: no eigen-decomposition, least-squares solve or kernel matrix of the answers."""
     import inspect
 
-    source = inspect.getsource(latent_checks) + inspect.getsource(regulariser_checks)
+    source = inspect.getsource(subspace_checks) + inspect.getsource(regulariser_checks)
     for banned in ("linalg.eigh(", "linalg.lstsq(", "cdist(", "torch.linalg.svd("):
         assert banned not in source

@@ -1,4 +1,4 @@
-"""Public checks of the handout's results (sections 2.4 and 2.5), recorded for the grader.
+"""Public checks of vae_speech's results (handout sections 2.4 and 2.5), recorded for the grader.
 
 Each check first records the notebook's numbers (`vaelab_core.records`) in the cell that calls
 it, for the grader, which judges them against the reference run on the same data; then it
@@ -11,12 +11,8 @@ import math
 
 import numpy as np
 
+from vaelab_core.checking import fail
 from vaelab_core.records import record
-from vaelab_core.selfcheck import SelfCheckFailed
-
-
-def _fail_result(part: str, message: str) -> None:
-    raise SelfCheckFailed(part, message)
 
 
 def check_training(history: dict, epochs: int) -> None:
@@ -29,17 +25,17 @@ def check_training(history: dict, epochs: int) -> None:
         for term in ("total", "recon", "kl"):
             values = history.get(split, {}).get(term)
             if values is None or len(values) != epochs:
-                _fail_result(part, f"the history should hold {epochs} epochs of {split} {term}, found "
-                                   f"{'none' if values is None else len(values)}. Did the training cell run "
-                                   "to the end?")
+                fail(part, f"the history should hold {epochs} epochs of {split} {term}, found "
+                           f"{'none' if values is None else len(values)}. Did the training cell run "
+                           "to the end?")
             if not all(math.isfinite(v) for v in values):
-                _fail_result(part, f"{split} {term} is not finite at some epoch: see the training cell's "
-                                   "error; get_loss and inference are the usual suspects.")
+                fail(part, f"{split} {term} is not finite at some epoch: see the training cell's "
+                           "error; get_loss and inference are the usual suspects.")
     train = history["train"]
     if not train["total"][-1] < train["total"][0]:
-        _fail_result(part, f"the training loss did not go down ({train['total'][0]:.1f} at epoch 1, "
-                           f"{train['total'][-1]:.1f} at epoch {epochs}). Does the gradient reach every "
-                           "part of the model (reparametrization, inference)?")
+        fail(part, f"the training loss did not go down ({train['total'][0]:.1f} at epoch 1, "
+                   f"{train['total'][-1]:.1f} at epoch {epochs}). Does the gradient reach every "
+                   "part of the model (reparametrization, inference)?")
     print(f"✓ training: {epochs} epochs recorded; train loss {train['total'][0]:.1f} -> {train['total'][-1]:.1f}")
 
 
@@ -51,16 +47,16 @@ def check_seeds(seed_runs: dict, epochs: int) -> None:
            train_recon=seed_runs.get("train", {}).get("recon"), train_kl=seed_runs.get("train", {}).get("kl"))
     totals = np.asarray(totals, dtype=float)
     if totals.ndim != 2 or totals.shape[1] != epochs or totals.shape[0] < 2:
-        _fail_result(part, f"expected the train loss of each seed at each epoch, shape (seeds, {epochs}); "
-                           f"got {totals.shape}.")
+        fail(part, f"expected the train loss of each seed at each epoch, shape (seeds, {epochs}); "
+                   f"got {totals.shape}.")
     if not np.isfinite(totals).all():
-        _fail_result(part, "some seed's loss is not finite: see the error of that run.")
+        fail(part, "some seed's loss is not finite: see the error of that run.")
     if np.ptp(totals[:, -1]) == 0:
-        _fail_result(part, "every seed ends at exactly the same loss: are the runs really seeded "
-                           "differently (new_model(SpeechVAE, seed) and train(..., seed=seed))?")
+        fail(part, "every seed ends at exactly the same loss: are the runs really seeded "
+                   "differently (new_model(SpeechVAE, seed) and train(..., seed=seed))?")
     mean = totals.mean(0)
     if not mean[-1] < mean[0]:
-        _fail_result(part, f"the mean loss over seeds does not go down ({mean[0]:.1f} -> {mean[-1]:.1f}).")
+        fail(part, f"the mean loss over seeds does not go down ({mean[0]:.1f} -> {mean[-1]:.1f}).")
     print(f"✓ seeds: {totals.shape[0]} runs of {epochs} epochs recorded; final loss "
           f"{mean[-1]:.1f} ± {totals[:, -1].std():.1f}")
 
@@ -72,12 +68,12 @@ def check_finetuning(pretrained_loss: dict, finetuned_loss: dict) -> None:
     for speaker in ("A", "B"):
         before, after = pretrained_loss.get(speaker), finetuned_loss.get(speaker)
         if not all(isinstance(v, float) and math.isfinite(v) for v in (before, after)):
-            _fail_result(part, f"expected finite losses on Speaker {speaker} before and after fine-tuning, "
-                               f"got {before!r} and {after!r}.")
+            fail(part, f"expected finite losses on Speaker {speaker} before and after fine-tuning, "
+                       f"got {before!r} and {after!r}.")
         if not after < before:
-            _fail_result(part, f"Model {speaker} ({after:.1f}) is not better than the pre-trained model "
-                               f"({before:.1f}) on Speaker {speaker}'s data: did fine-tuning start from the "
-                               "pre-trained weights (load_pretrained) and run its 20 epochs?")
+            fail(part, f"Model {speaker} ({after:.1f}) is not better than the pre-trained model "
+                       f"({before:.1f}) on Speaker {speaker}'s data: did fine-tuning start from the "
+                       "pre-trained weights (load_pretrained) and run its 20 epochs?")
     print("✓ fine-tuning: each fine-tuned model beats the pre-trained one on its own speaker")
 
 
@@ -89,5 +85,5 @@ def check_cross(cross: dict) -> None:
         for data in ("A", "B"):
             value = cross.get(model, {}).get(data)
             if not (isinstance(value, float) and math.isfinite(value)):
-                _fail_result(part, f"cross[{model!r}][{data!r}] should be a finite loss, got {value!r}.")
+                fail(part, f"cross[{model!r}][{data!r}] should be a finite loss, got {value!r}.")
     print("✓ cross-evaluation: the 2 x 2 table is complete")

@@ -1,4 +1,4 @@
-"""The public self-checks pass the reference and catch the typical mistakes with the right message."""
+"""vae_speech's self-checks pass the reference and catch the typical mistakes with the right message."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from grader.assignment import default_solutions, load_reference
-from vaelab_core import selfcheck, spec
+from vaelab_core import spec
+from vaelab_core.labs.vae_speech import method_checks
 from vaelab_core.model import SpeechVAEBase
 
 Reference = load_reference(default_solutions())
@@ -21,24 +22,24 @@ def variant(**methods):
 
 
 def test_reference_passes_every_check(capsys):
-    selfcheck.check_all(Reference)
+    method_checks.check_all(Reference)
     out = capsys.readouterr().out
     assert out.count("✓") == 5
 
 
-@pytest.mark.parametrize("check", [selfcheck.check_build, selfcheck.check_generation_x,
-                                   selfcheck.check_reparametrization, selfcheck.check_inference,
-                                   selfcheck.check_get_loss])
+@pytest.mark.parametrize("check", [method_checks.check_build, method_checks.check_generation_x,
+                                   method_checks.check_reparametrization, method_checks.check_inference,
+                                   method_checks.check_get_loss])
 def test_a_stub_is_not_implemented_yet_not_a_traceback(check):
     class Stub(SpeechVAEBase):
         pass
 
-    with pytest.raises(selfcheck.SelfCheckFailed, match="not implemented yet"):
+    with pytest.raises(method_checks.SelfCheckFailed, match="not implemented yet"):
         check(Stub)
 
 
 def test_failure_renders_without_traceback_in_jupyter():
-    err = selfcheck.SelfCheckFailed("get_loss", "expected 1, got 2")
+    err = method_checks.SelfCheckFailed("get_loss", "expected 1, got 2")
     lines = err._render_traceback_()
     assert any("get_loss" in line for line in lines) and "expected 1, got 2" in lines
     assert not any("Traceback" in line for line in lines)
@@ -136,8 +137,8 @@ MISTAKES = [
 
 @pytest.mark.parametrize("method, methods, message", MISTAKES, ids=[m[2] for m in MISTAKES])
 def test_each_typical_mistake_fails_with_a_teaching_message(method, methods, message):
-    check = getattr(selfcheck, f"check_{method}")
-    with pytest.raises(selfcheck.SelfCheckFailed) as failure:
+    check = getattr(method_checks, f"check_{method}")
+    with pytest.raises(method_checks.SelfCheckFailed) as failure:
         check(variant(**methods))
     assert message in str(failure.value)
     assert failure.value.method == method
@@ -178,18 +179,17 @@ def test_checks_leave_the_notebooks_random_state_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    selfcheck.check_all(Reference)
+    method_checks.check_all(Reference)
     assert torch.equal(torch.rand(3), expected)
 
 
 def test_the_hand_computed_constants_follow_the_handout():
-    """selfcheck states its special cases as numbers; here they are derived from the formulas."""
+    """method_checks states its special cases as numbers; here they are derived from the formulas."""
     log_pi, log4 = math.log(math.pi), math.log(4.0)
-    assert selfcheck.RECON_PER_BIN == pytest.approx(log_pi + log4 + 4.0 / 4.0, rel=1e-12)
-    assert selfcheck.RECON_PER_BIN_WITHOUT_LOG_PI == pytest.approx(log4 + 1.0, rel=1e-12)
-    assert selfcheck.RECON_PER_BIN_ETA_AS_VARIANCE == pytest.approx(log_pi + math.log(log4) + 4.0 / log4, rel=1e-12)
-    assert selfcheck.RECON_PER_BIN_X_NOT_SQUARED == pytest.approx(log_pi + log4 + 2.0 / 4.0, rel=1e-12)
-    assert selfcheck.KL_PER_DIMENSION == pytest.approx(-0.5 * (1 + math.log(2.0) - 1.0 - 2.0), rel=1e-12)
+    assert method_checks.RECON_PER_BIN == pytest.approx(log_pi + log4 + 4.0 / 4.0, rel=1e-12)
+    assert method_checks.RECON_PER_BIN_ETA_AS_VARIANCE == pytest.approx(log_pi + math.log(log4) + 4.0 / log4, rel=1e-12)
+    assert method_checks.RECON_PER_BIN_X_NOT_SQUARED == pytest.approx(log_pi + log4 + 2.0 / 4.0, rel=1e-12)
+    assert method_checks.KL_PER_DIMENSION == pytest.approx(-0.5 * (1 + math.log(2.0) - 1.0 - 2.0), rel=1e-12)
 
 
 class ModuleListFunctionalTanh(Reference):
@@ -217,5 +217,5 @@ class ModuleListFunctionalTanh(Reference):
 
 def test_other_equivalent_containers_pass_every_check(capsys):
     """A ModuleList walked with functional tanh is the same architecture: no check may object."""
-    selfcheck.check_all(ModuleListFunctionalTanh)
+    method_checks.check_all(ModuleListFunctionalTanh)
     assert capsys.readouterr().out.count("✓") == 5
