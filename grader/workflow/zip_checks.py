@@ -99,7 +99,7 @@ def identify_student(sub: Submission, setup: IntakeSetup) -> None:
         sub.student = re.sub(r"[^a-z0-9.]", "", ascii_head.lower()).strip(".")
         if not sub.student:
             raise Rejected(f"no student id in the file name {sub.path.name!r}: it should start with "
-                           "the id, e.g. 'jdoe_vae_speech.zip' (or pass --roster)")
+                           f"the id, e.g. 'jdoe_{setup.assignment}.zip' (or pass --roster)")
         return
     lowered = stem.lower()
     spans: dict[str, list[tuple[int, int]]] = {}
@@ -118,7 +118,7 @@ def identify_student(sub: Submission, setup: IntakeSetup) -> None:
     elif not matched:
         raise Rejected(f"no roster student id or e-mail name in the file name {sub.path.name!r}: "
                        "is the student on the roster? Rename the ZIP to hold the id, e.g. "
-                       "'<id>_vae_speech.zip'")
+                       f"'<id>_{setup.assignment}.zip'")
     else:
         raise Rejected(f"the file name {sub.path.name!r} matches several roster students "
                        f"({', '.join(matched)}); rename the ZIP to hold only one id")
