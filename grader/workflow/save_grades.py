@@ -18,6 +18,7 @@ from nbgrader.preprocessors import SaveAutoGrades
 from sqlalchemy.exc import SAWarning
 
 from grader.course import Course
+from grader.workflow.manual_grades import keep_manual_grades, link_report, saved_submission
 
 
 def save_grades(course: Course, student: str, result: dict) -> None:
@@ -25,8 +26,10 @@ def save_grades(course: Course, student: str, result: dict) -> None:
 
     A submission whose worker left no autograded notebook (killed, timed out) gets 0 for every
     autograded cell and keeps its written answers waiting for manual grading; `result["status"]`
-    says why, in the export.
+    says why, in the export. Grades given by hand in formgrader stay final when the notebook is
+    the one they were given on; the autograded notebook links the PDF report (manual_grades.py).
     """
+    before = saved_submission(course, student)
     with Gradebook(course.db_url) as gradebook, warnings.catch_warnings():
         # nbgrader's add_submission trips an SQLAlchemy autoflush warning; the rows are right
         warnings.simplefilter("ignore", SAWarning)
@@ -36,10 +39,12 @@ def save_grades(course: Course, student: str, result: dict) -> None:
     notebook_path = course.autograded_dir(student) / course.notebook
     name = notebook_path.stem
     if result.get("tests") is not None and notebook_path.is_file():
+        link_report(course, student)
         notebook = nbformat.read(notebook_path, as_version=4)
         resources = {"nbgrader": {"notebook": name, "assignment": course.assignment, "student": student,
                                   "db_url": course.db_url}}
         SaveAutoGrades().preprocess(notebook, resources)
+        keep_manual_grades(course, student, result, before)
         return
     with Gradebook(course.db_url) as gradebook:
         submission = gradebook.find_submission_notebook(name, course.assignment, student)
@@ -48,3 +53,4 @@ def save_grades(course: Course, student: str, result: dict) -> None:
                 grade.auto_score = 0
                 grade.needs_manual_grade = False
         gradebook.db.commit()
+    keep_manual_grades(course, student, result, before)
