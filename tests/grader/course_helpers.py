@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
+
+from grader.course import COURSE_ID, Course
+from grader.workflow.init import NBGRADER_CONFIG
 
 
 def exported_scores(grades: Path, expected: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -13,3 +17,13 @@ def exported_scores(grades: Path, expected: dict[str, dict[str, float]]) -> dict
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
     assert set(rows) == set(expected)
     return {student: {test: float(rows[student][test]) for test in scores} for student, scores in expected.items()}
+
+
+def copy_graded_course(course: Course, dest: Path) -> Course:
+    """A copy of `course` at `dest` that a test may change (grade by hand, regrade): the whole
+    folder, with its nbgrader_config.py pointed at the copy (it names the root and gradebook)."""
+    shutil.copytree(course.root, dest, symlinks=True)
+    with open(dest / "nbgrader_config.py", "w", encoding="utf-8") as handle:
+        handle.write(NBGRADER_CONFIG.format(root=str(dest), course_id=COURSE_ID,
+                                            db_url=f"sqlite:///{dest / 'gradebook.db'}"))
+    return Course.load(dest)

@@ -11,18 +11,15 @@ import csv
 import json
 import os
 import shutil
-import zipfile
 
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from grader.workflow import init as course_verb
-
-from grader.workflow import autograde, bands, export, feedback, intake, release, report
+from grader.workflow import autograde, bands
 from grader.workflow.bands import StaleBandsError
 from grader.course import Course
-from grader.kit.example_submissions import expected_scores, write_example_zips
+from grader.kit.example_submissions import expected_scores
 from grader.workflow.feedback import secret_lines, visible_text
 from tests.grader.course_helpers import exported_scores
 
@@ -30,27 +27,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory, module_home):
-    """A course whose example submissions went through intake, autograde, feedback, export."""
-    root = tmp_path_factory.mktemp("course")
-    course = course_verb.main(root / "vaelab-course")
-    release.main(course.root, threads=2)
-    zips = root / "inbox"
-    write_example_zips(course, zips)
-    # one student sent twice: the earlier ZIP is a duplicate, the latest is graded
-    write_example_zips(course, root / "early", names=["correct"], arrived=1_763_000_000.0)
-    shutil.copy(root / "early" / "correct.zip", zips / "correct (first try).zip")
-    os.utime(zips / "correct (first try).zip", (1_763_000_000.0, 1_763_000_000.0))
-    # a ZIP without its PDF report is refused
-    with zipfile.ZipFile(zips / "nopdf.zip", "w") as archive:
-        archive.writestr(course.notebook, course.release_notebook.read_text())
-    rows = intake.main(zips, course.root)
-    results = autograde.main(course.root, jobs=2)
-    pages = feedback.main(course.root)
-    grades = export.main(course.root)
-    page = report.main(course.root)
-    yield {"course": course, "rows": rows, "results": results, "pages": pages, "grades": grades,
-           "report": page}
+def graded(graded_vae_speech):
+    """A course whose example submissions went through intake, autograde, feedback, export
+    (graded once for the session: conftest.py)."""
+    return graded_vae_speech
 
 
 def test_intake_files_the_latest_zip_and_refuses_one_without_a_report(graded):
