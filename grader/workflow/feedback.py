@@ -17,6 +17,7 @@ from nbgrader.apps.api import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
 from grader.course import Course
+from grader.workflow.export import RESULT_FILE
 from grader.kit.generate_labs import ensure_tools_on_path
 from vaelab_core.errors import VaelabError
 
@@ -54,6 +55,10 @@ def main(course: str | Path = ".") -> list[Path]:
         raise VaelabError(f"{course.root}: nothing autograded yet; run `vaelab grade autograde --course {course.root}`.")
     ensure_tools_on_path()
     config = course.nbgrader_config()
+    # nbgrader copies the other files of autograded/<student>/<assignment>/ beside the page (the
+    # student's report.pdf, which the page links), but not the autograder's record: it holds the
+    # bands and the text of every check, which are the instructor's.
+    config.CourseDirectory.ignore = [*CourseDirectory().ignore, RESULT_FILE]
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
     secrets = secret_lines(course)
     written, withheld = [], []

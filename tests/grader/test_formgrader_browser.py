@@ -261,6 +261,8 @@ def test_export_and_feedback_show_the_hand_grading(hand_graded):
     text = visible_text(pages[STUDENT].read_text(encoding="utf-8"))
     for name, (points, comment) in hand_graded["given"].items():
         assert comment in text, name
+    # beside the page: the student's report, which it links, and not the autograder's record
+    assert sorted(p.name for p in pages[STUDENT].parent.iterdir()) == ["report.pdf", pages[STUDENT].name]
 
 
 def test_autograding_the_same_notebook_again_keeps_the_hand_grading(hand_graded, capsys):
