@@ -18,6 +18,7 @@ from nbgrader.coursedir import CourseDirectory
 
 from grader.course import Course
 from grader.engine.environment import nbgrader_tools
+from grader.engine.result import RESULT_FILE
 from vaelab_core.errors import VaelabError
 
 #: Lines shorter than this are too common to mean anything when found in a page.
@@ -53,6 +54,10 @@ def main(course: str | Path = ".") -> list[Path]:
     if not students:
         raise VaelabError(f"{course.root}: nothing autograded yet; run `vaelab grade autograde --course {course.root}`.")
     config = course.nbgrader_config()
+    # nbgrader copies the other files of autograded/<student>/<assignment>/ beside the page (the
+    # student's report.pdf, which the page links), but not the autograder's record: it holds the
+    # bands and the text of every check, which are the instructor's.
+    config.CourseDirectory.ignore = [*CourseDirectory().ignore, RESULT_FILE]
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
     secrets = secret_lines(course)
     written, withheld = [], []

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SAWarning
 
 from grader.course import Course
 from grader.engine.result import GradingResult
+from grader.workflow.manual_grades import keep_manual_grades, link_report, saved_submission
 
 
 def save_grades(course: Course, result: GradingResult) -> None:
@@ -25,9 +26,11 @@ def save_grades(course: Course, result: GradingResult) -> None:
 
     A submission whose run left no autograded notebook (killed, timed out) gets 0 for every
     autograded cell and keeps its written answers waiting for manual grading; `result.status`
-    says why, in the export.
+    says why, in the export. Grades given by hand in formgrader stay final when the notebook is
+    the one they were given on; the autograded notebook links the PDF report (manual_grades.py).
     """
     student = result.student
+    before = saved_submission(course, student)
     with Gradebook(course.db_url) as gradebook, warnings.catch_warnings():
         # nbgrader's add_submission trips an SQLAlchemy autoflush warning; the rows are right
         warnings.simplefilter("ignore", SAWarning)
@@ -37,10 +40,12 @@ def save_grades(course: Course, result: GradingResult) -> None:
     notebook_path = course.autograded_dir(student) / course.notebook
     name = notebook_path.stem
     if result.tests is not None and notebook_path.is_file():
+        link_report(course, student)
         notebook = nbformat.read(notebook_path, as_version=4)
         resources = {"nbgrader": {"notebook": name, "assignment": course.assignment, "student": student,
                                   "db_url": course.db_url}}
         SaveAutoGrades().preprocess(notebook, resources)
+        keep_manual_grades(course, student, result, before)
         return
     with Gradebook(course.db_url) as gradebook:
         submission = gradebook.find_submission_notebook(name, course.assignment, student)
@@ -49,3 +54,4 @@ def save_grades(course: Course, result: GradingResult) -> None:
                 grade.auto_score = 0
                 grade.needs_manual_grade = False
         gradebook.db.commit()
+    keep_manual_grades(course, student, result, before)

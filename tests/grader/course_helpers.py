@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
+
+from grader.course import COURSE_ID, Course
+from grader.workflow.init import NBGRADER_CONFIG
 
 
 def exported_scores(grades: Path, expected: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -15,14 +19,11 @@ def exported_scores(grades: Path, expected: dict[str, dict[str, float]]) -> dict
     return {student: {test: float(rows[student][test]) for test in scores} for student, scores in expected.items()}
 
 
-def copy_course(template: Path, target: Path):
-    """A copy of the course folder `template` at `target`, its nbgrader settings pointed at the
-    copy (the rest of a course holds no absolute path of its own); returns the Course."""
-    import shutil
 
-    from grader.course import COURSE_ID, Course
-    from grader.workflow.init import NBGRADER_CONFIG
-
+def copy_course(template: Path, target: Path) -> Course:
+    """A copy of the course folder `template` at `target` that a test may change (grade, grade by
+    hand, regrade): the whole folder, its nbgrader_config.py pointed at the copy (it names the
+    root and the gradebook; the rest of a course holds no absolute path of its own)."""
     shutil.copytree(template, target, symlinks=True)
     (target / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(
         root=str(target), course_id=COURSE_ID, db_url=f"sqlite:///{target / 'gradebook.db'}"))

@@ -12,16 +12,14 @@ import os
 import shutil
 import threading
 import time
-import zipfile
 
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-
-from grader.workflow import autograde, bands, export, feedback, intake, report
+from grader.workflow import autograde, bands, export
 from grader.workflow.bands import StaleBandsError
-from grader.kit.example_submissions import expected_scores, write_example_zips
+from grader.kit.example_submissions import expected_scores
 from grader.workflow.feedback import secret_lines, visible_text
 from tests.grader.course_helpers import copy_course, exported_scores
 
@@ -29,26 +27,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory, module_home, released_vae_speech):
-    """A course whose example submissions went through intake, autograde, feedback, export."""
-    root = tmp_path_factory.mktemp("course")
-    course = copy_course(released_vae_speech, root / "vaelab-course")
-    zips = root / "inbox"
-    write_example_zips(course, zips)
-    # one student sent twice: the earlier ZIP is a duplicate, the latest is graded
-    write_example_zips(course, root / "early", names=["correct"], arrived=1_763_000_000.0)
-    shutil.copy(root / "early" / "correct.zip", zips / "correct (first try).zip")
-    os.utime(zips / "correct (first try).zip", (1_763_000_000.0, 1_763_000_000.0))
-    # a ZIP without its PDF report is refused
-    with zipfile.ZipFile(zips / "nopdf.zip", "w") as archive:
-        archive.writestr(course.notebook, course.release_notebook.read_text())
-    rows = intake.main(zips, course.root)
-    results = autograde.main(course.root, jobs=2)
-    pages = feedback.main(course.root)
-    grades = export.main(course.root)
-    page = report.main(course.root)
-    yield {"course": course, "rows": rows, "results": results, "pages": pages, "grades": grades,
-           "report": page}
+def graded(graded_vae_speech):
+    """A course whose example submissions went through intake, autograde, feedback, export
+    (graded once for the session: conftest.py)."""
+    return graded_vae_speech
 
 
 def test_intake_files_the_latest_zip_and_refuses_one_without_a_report(graded):
@@ -153,7 +135,7 @@ def test_a_dask_cluster_grades_exactly_as_the_local_pool_and_survives_a_lost_wor
 
     from tests.grader.dask_cluster import Cluster
 
-    course = graded["course"]
+    course = copy_course(graded["course"].root, tmp_path / "course")
     local = {student: result.tests for student, result in graded["results"].items()}
     cluster = Cluster(tmp_path / "cluster", hidden=course.root)
     try:

@@ -13,11 +13,8 @@ import re
 import nbformat
 import pytest
 
-from grader.workflow import init as course_verb
-
-from grader.workflow import autograde, export, feedback, intake, release, report
 from grader.workflow.bands import StaleBandsError, load_bands
-from grader.kit.example_submissions import expected_scores, write_example_zips
+from grader.kit.example_submissions import expected_scores
 from grader.workflow.feedback import visible_text
 from tests.grader.course_helpers import exported_scores
 
@@ -25,17 +22,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory, module_home):
-    root = tmp_path_factory.mktemp("latent")
-    course = course_verb.main(root / "course", assignment_name="latent_space")
-    release.main(course.root, threads=2)
-    write_example_zips(course, root / "inbox")
-    intake.main(root / "inbox", course.root)
-    results = autograde.main(course.root, jobs=2)
-    pages = feedback.main(course.root)
-    grades = export.main(course.root)
-    page = report.main(course.root)
-    return {"course": course, "results": results, "pages": pages, "grades": grades, "report": page}
+def graded(graded_latent_space):
+    return graded_latent_space  # graded once for the session (conftest.py)
 
 
 def test_the_course_holds_the_sweeps_and_tells_the_kernel_where(graded):
