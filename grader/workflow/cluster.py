@@ -74,6 +74,7 @@ def grade_on_cluster(course, students: list[str], options: GradingOptions, addre
             student = futures.pop(future)
             try:
                 notebook, result = future.result()
+                future.release()  # the cluster may forget it: a worker lost later need not redo it
             except KilledWorker as err:
                 yield failed(course, student, Problem(Cut.GRADER, f"the workers grading it died ({err}); "
                                                                   "it is retried next run"))
