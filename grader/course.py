@@ -1,4 +1,5 @@
-"""A course directory: nbgrader's layout plus what vaelab adds, and `vaelab grade init`.
+"""A course directory: nbgrader's layout plus what vaelab adds (`vaelab grade init` makes one:
+grader/workflow/init.py).
 
     COURSE/
       nbgrader_config.py        nbgrader's settings for this course (formgrader reads it too)
@@ -10,11 +11,15 @@
       source/<assignment>/      the instructor's notebook (refreshed from solutions/ by release)
       release/<assignment>/     the student notebook; student_bundle/: notebook + wheel + INSTALL.md
       submitted/<student>/<assignment>/   notebook, timestamp.txt, report.pdf (from intake)
-      autograded/<student>/<assignment>/  judged notebook + vaelab_result.json
+      autograded/<student>/<assignment>/  judged notebook + vaelab_result.json (a GradingResult) + report.pdf
       feedback/<student>/<assignment>/    HTML feedback
       grading/bands.json        numeric bands of the reference runs (instructor-only)
+      grading/reference_probes.pt  the reference's probes, made with the bands (instructor-only)
+      grading/saved_submissions.json  the notebook whose grades the gradebook holds, per student
 
-Every verb takes `course` (default: the current folder) and reads it through `Course.load`.
+Every verb takes `course` (default: the current folder) and reads it through `Course.load`: this
+class is the one reader of the layout. Grading a submission does not read it at all (the
+engine takes GradingInputs, grader/engine/inputs.py).
 """
 
 from __future__ import annotations
@@ -47,12 +52,37 @@ class Course:
 
     @classmethod
     def load(cls, root: str | Path = ".") -> Course:
+        """The course in folder `root`; raises CourseError, saying what to run, when the folder is
+        not a course or its vaelab_course.json is damaged."""
         root = Path(root).resolve()
         path = root / CONFIG_NAME
         if not path.is_file():
             raise CourseError(f"{root} is not a vaelab course directory (no {CONFIG_NAME}). Create one with "
                               "`vaelab grade init DIR`, or pass --course DIR.")
-        return cls(root, json.loads(path.read_text()))
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+            names = config["assignment"], config["notebook"]
+        except KeyError as missing:
+            raise CourseError(f"{path} names no {missing}; rerun `vaelab grade init DIR` (it writes the "
+                              "assignment and its notebook file there).") from None
+        except (ValueError, TypeError) as err:
+            raise CourseError(f"{path} is damaged ({err!r}; expected JSON with 'assignment' and 'notebook'): "
+                              "run `vaelab grade init` again.") from None
+        if not all(isinstance(name, str) for name in names):
+            raise CourseError(f"{path}: \"assignment\" and \"notebook\" should be names (strings), got "
+                              f"{names[0]!r} and {names[1]!r}.")
+        return cls(root, config)
+
+    def source_grade_ids(self) -> frozenset[str]:
+        """nbgrader grade ids of the instructor's source notebook (which cells make the assignment)."""
+        import nbformat
+
+        try:
+            cells = nbformat.read(self.source_notebook, as_version=4).cells
+        except (OSError, ValueError) as err:
+            raise CourseError(f"cannot read the source notebook {self.source_notebook} ({err}): it tells which "
+                              "notebook belongs to the assignment; run `vaelab grade init` again.") from None
+        return frozenset(cell.metadata.get("nbgrader", {}).get("grade_id") for cell in cells) - {None}
 
     # --- what the course grades, and on which data -------------------------------------------
 

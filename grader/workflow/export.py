@@ -116,17 +116,8 @@ class ClassTable:
 
 
 def load_course(course: str | Path) -> Course:
-    """The course in folder `course`, its vaelab_course.json checked for what the export needs."""
-    setup = Course.load(course)  # raises, saying to run `vaelab grade init`, without vaelab_course.json
-    try:
-        names = setup.assignment, setup.notebook
-    except KeyError as missing:
-        raise VaelabError(f"{setup.root / CONFIG_NAME} names no {missing}; rerun `vaelab grade init DIR` "
-                          "(it writes the assignment and its notebook file there).") from None
-    if not all(isinstance(name, str) for name in names):
-        raise VaelabError(f"{setup.root / CONFIG_NAME}: \"assignment\" and \"notebook\" should be names "
-                          f"(strings), got {names[0]!r} and {names[1]!r}.")
-    return setup
+    """The course in folder `course` (Course.load checks what the export needs)."""
+    return Course.load(course)
 
 
 def read_result(setup: Course, student: str) -> GradingResult | None:

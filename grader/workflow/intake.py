@@ -54,7 +54,6 @@ so that nbgrader knows the whole class, submitters or not.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import re
 import shlex
@@ -64,7 +63,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import nbformat
 from nbgrader.utils import parse_utc
 
 from grader.workflow.zip_checks import CHECKS, IntakeSetup, Rejected, Student, Submission
@@ -76,7 +74,6 @@ from vaelab_core.provenance import sha256_file
 #: writes to timestamp.txt, and what nbgrader.utils.parse_utc reads back.
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
 STAGING_PREFIX = ".intake-"        # hidden: nbgrader's globs over submitted/ skip it
-CONFIG = "vaelab_course.json"
 RECORD = "intake.csv"
 REPORT = "report.pdf"
 
@@ -132,25 +129,11 @@ def arrival(path: Path) -> datetime:
 
 def load_setup(root: Path, roster: tuple[Student, ...] | None) -> IntakeSetup:
     """Read vaelab_course.json and the grade ids of the source notebook."""
-    config_path = root / CONFIG
-    if not config_path.is_file():
-        raise VaelabError(f"{root} is not a vaelab course folder (no {CONFIG}): run "
-                          f"`vaelab grade init {shlex.quote(str(root))}` first, or pass --course.")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-        assignment, notebook = str(config["assignment"]), str(config["notebook"])
-    except (ValueError, KeyError, TypeError) as err:
-        raise VaelabError(f"{config_path} is damaged ({err!r}; expected JSON with 'assignment' and "
-                          f"'notebook'): run `vaelab grade init` again.") from None
-    source = root / "source" / assignment / notebook
-    try:
-        cells = nbformat.read(source, as_version=4).cells
-    except (OSError, ValueError) as err:
-        raise VaelabError(f"cannot read the source notebook {source} ({err}): it tells which "
-                          "notebook belongs to the assignment; run `vaelab grade init` again.") from None
-    grade_ids = frozenset(cell.metadata.get("nbgrader", {}).get("grade_id") for cell in cells) - {None}
-    return IntakeSetup(root=root, assignment=assignment, notebook=notebook, source_grade_ids=grade_ids,
-                       roster=roster)
+    from grader.course import Course
+
+    course = Course.load(root)
+    return IntakeSetup(root=course.root, assignment=course.assignment, notebook=course.notebook,
+                       source_grade_ids=course.source_grade_ids(), roster=roster)
 
 
 def read_roster(path: Path) -> tuple[Student, ...]:

@@ -51,7 +51,7 @@ def cases(paths: dict[str, str], solution: str) -> list[Case]:
     `solution` is a correct model cell."""
     SOLUTION = solution  # noqa: N806 (read as a constant below)
     return [
-        Case("loop", cell="while True:\n    pass", status="interrupted", cuts=("probe time", "cell time")),
+        Case("loop", cell="while True:\n    pass", after="imports", status="interrupted", cuts=("probe time", "cell time")),
         Case("osexit", base="correct", cell="import os\nos._exit(1)", after="test_seeds",
              scores=kill_after_seeds(), status="kernel died", cuts=("kernel death",)),
         Case("sysexit", cell="import sys\nsys.exit(3)"),
