@@ -177,9 +177,15 @@ class Course:
 
     def nbgrader_config(self) -> Config:
         """nbgrader's settings for this course (as nbgrader_config.py says, without reading it)."""
-        config = Config()
-        config.CourseDirectory.root = str(self.root)
-        config.CourseDirectory.course_id = COURSE_ID
-        config.CourseDirectory.db_url = self.db_url
-        config.Application.log_level = "WARN"
-        return config
+        return nbgrader_config(self.root)
+
+
+def nbgrader_config(root: Path) -> Config:
+    """nbgrader's settings for a course folder `root` (its gradebook inside it): what
+    nbgrader_config.py says, for the APIs that take a Config (a throw-away course too)."""
+    config = Config()
+    config.CourseDirectory.root = str(root)
+    config.CourseDirectory.course_id = COURSE_ID
+    config.CourseDirectory.db_url = f"sqlite:///{Path(root) / 'gradebook.db'}"
+    config.Application.log_level = "WARN"
+    return config

@@ -21,6 +21,7 @@ from traitlets.config import Config
 from grader.engine.environment import nbgrader_tools
 
 from grader.assignment import default_solutions
+from grader.course import nbgrader_config
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.errors import VaelabError
 
@@ -57,12 +58,7 @@ def _generate(source_dir: Path, assignment: str) -> dict[str, nbformat.NotebookN
     with tempfile.TemporaryDirectory(prefix="vaelab-labs-") as course:
         shutil.copytree(source_dir, Path(course) / "source" / assignment,
                         ignore=shutil.ignore_patterns("grading.py", "__pycache__"))
-        config = Config()
-        config.CourseDirectory.root = course
-        config.CourseDirectory.course_id = "vaelab"
-        config.CourseDirectory.db_url = f"sqlite:///{Path(course) / 'gradebook.db'}"
-        config.Application.log_level = "WARN"
-        release = generate_assignment(config, assignment)
+        release = generate_assignment(nbgrader_config(Path(course)), assignment)
         return {path.name: stamp(nbformat.read(path, as_version=4), assignment, path.name)
                 for path in sorted(release.glob("*.ipynb"))}
 
