@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             autograde.main(course.root, jobs=args.jobs, force=True, unsafe=True)
             unsandboxed = time.perf_counter() - started
         plain = None if args.skip_nbgrader else plain_nbgrader(course.root, root / "plain", list(students))
+        sent = inputs_mb(course)
 
     n = len(students)
     split = {k: sum(r.seconds[k] for r in results.values()) / n
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     per_core = split["total"]  # one submission on one single-thread worker
     print(f"on paper  a class of 300 on 32 single-thread worker cores: 300 x {per_core:.1f} s / 32 = "
           f"{300 * per_core / 32 / 60:.1f} min (if each core grades as fast as one of these {args.jobs} did "
-          f"side by side, and the course's inputs, {inputs_mb(course):.1f} MB, reach each worker once)")
+          f"side by side, and the course's inputs, {sent:.1f} MB, reach each worker once)")
     return 0 if not wrong else 1
 
 
