@@ -153,7 +153,9 @@ def on_dask(course_root: Path, folder: Path, workers: int) -> tuple[float, dict]
     from distributed import Client
 
     folder.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    from grader.workflow.cluster import SCHEDULER_SETTINGS
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **SCHEDULER_SETTINGS}
     scheduler_file = folder / "scheduler.json"
     started_processes = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1",
                                            "--port", "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)],

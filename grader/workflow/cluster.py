@@ -28,6 +28,10 @@ from grader.engine.result import Cut, GradingResult, Problem
 from grader.workflow.outcome import Outcome, failed
 from vaelab_core.errors import VaelabError
 
+#: The scheduler's settings for grading (as environment variables of `dask scheduler`): hand a
+#: one-thread worker one submission at a time (Dask's default, 1.1, queues a second one on it,
+#: which can leave it busy with two while another worker idles at the end of the batch).
+SCHEDULER_SETTINGS = {"DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}
 #: Seconds to wait for the scheduler to answer before giving up.
 CONNECT_SECONDS = 30
 

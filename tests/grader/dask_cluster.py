@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from grader.engine.sandbox import bwrap_binary
+from grader.workflow.cluster import SCHEDULER_SETTINGS
 
 
 class Cluster:
@@ -23,7 +24,8 @@ class Cluster:
         self.folder, self.hidden = folder, hidden
         folder.mkdir(parents=True, exist_ok=True)
         self.scheduler_file = folder / "scheduler.json"
-        self.env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+        self.env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
+                    **SCHEDULER_SETTINGS}
         self.scheduler = self._start("scheduler", [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1",
                                                    "--port", "0", "--no-dashboard",
                                                    "--scheduler-file", str(self.scheduler_file)])
