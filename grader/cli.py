@@ -101,6 +101,7 @@ def register_grade(subparsers: argparse._SubParsersAction) -> None:
         Option("--force", "grade again submissions already graded"),
         Option("--timeout", "seconds per submission in the local pool before its process is stopped"),
         Option("--cell-timeout", "seconds per notebook cell before it is interrupted"),
+        Option("--probe-timeout", "seconds per method in the probe (the notebook's code before them: 4 times that)"),
         Option("--threads", "torch threads per submission (default: the cores shared between the jobs; 1 on a cluster)"),
         Option("--unsafe", "run student code without the sandbox (only where bubblewrap cannot run)"),
         Option("--scheduler", "address of a Dask scheduler (tcp://HOST:8786): its workers grade, not this machine"),

@@ -36,6 +36,7 @@ import nbformat
 from grader.engine import execute, judge, probe, restore_cells
 from grader.engine.environment import kernel_environment
 from grader.engine.inputs import GradingInputs
+from grader.engine.probe import PROBE_SECONDS
 from grader.engine.result import GradingResult, Problem
 from grader.engine.sandbox import Sandbox
 
@@ -56,12 +57,14 @@ class Submission:
         return hashlib.sha256(self.notebook.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GradingOptions:
-    """How to grade: the same for every submission of a batch."""
+    """How to grade: the same for every submission of a batch (named fields only: several are
+    numbers, and `unsafe` must never be set by position)."""
 
     threads: int = 1                 # torch and BLAS threads of the kernel and the probe
     cell_timeout: int = CELL_TIMEOUT  # seconds per cell before it is interrupted
+    probe_timeout: int = PROBE_SECONDS  # seconds per probed method (the code before them: 4 times that)
     unsafe: bool = False             # no sandbox namespaces (resource limits only): the instructor's explicit choice
 
 

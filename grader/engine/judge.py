@@ -14,7 +14,6 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 
-import nbformat
 import torch
 
 from vaelab_core.records import read_records
@@ -107,10 +106,14 @@ def feedback_text(verdict: Verdict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_verdicts(notebook: nbformat.NotebookNode, verdicts: dict[str, Verdict]) -> None:
+def write_verdicts(notebook, verdicts: dict[str, Verdict]) -> None:
     """Replace each judged test cell's outputs by its verdict and its score (nbgrader reads a
     numeric result as partial credit). The kernel's own output of the cell is kept above it as
-    plain text, without tracebacks' code frames."""
+    plain text, without tracebacks' code frames. `notebook`: an nbformat NotebookNode (nbformat is
+    imported here, not above: grading.py imports this module in every probe process, which needs
+    no nbformat and would pay about 1.5 s to import it)."""
+    import nbformat
+
     for cell in notebook.cells:
         test = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if cell.cell_type != "code" or test not in verdicts:

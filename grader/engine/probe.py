@@ -22,13 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import nbformat
 import torch
 
 from grader.engine.result import Cut, Problem
 
-#: Seconds one method may take in the probe (the lab's methods take milliseconds).
+#: Seconds one method may take in the probe (the lab's methods take milliseconds); the code
+#: cells up to the model cell may take CODE_FACTOR times as long (imports, data).
 PROBE_SECONDS = 20
+CODE_FACTOR = 4
 #: Longest text kept of a student's error message.
 ERROR_CHARS = 300
 #: How a probe's error message starts when the method overran.
@@ -40,9 +41,10 @@ class _ProbeTimeout(BaseException):
     cannot swallow it)."""
 
 
-def _student_namespace(notebook: nbformat.NotebookNode, until: str) -> tuple[dict, list[str]]:
-    """Run the notebook's code cells up to and including the cell `until`, like a kernel would
-    (IPython syntax turned into Python, magics ignored). Returns the namespace and the errors."""
+def _student_namespace(cells: list[dict], until: str) -> tuple[dict, list[str]]:
+    """Run the code cells (grader.assignment.notebook_cells) up to and including the cell `until`,
+    like a kernel would (IPython syntax turned into Python, magics ignored). Returns the namespace
+    and the errors."""
     from IPython.core.inputtransformer2 import TransformerManager
 
     class _NoShell:  # `%matplotlib inline` and friends become calls to get_ipython(): ignore them
@@ -52,13 +54,13 @@ def _student_namespace(notebook: nbformat.NotebookNode, until: str) -> tuple[dic
     namespace = {"__name__": "__main__", "get_ipython": _NoShell}
     errors = []
     transform = TransformerManager().transform_cell
-    for index, cell in enumerate(notebook.cells):
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        is_test = cell.get("metadata", {}).get("nbgrader", {}).get("grade") and not \
-            cell.get("metadata", {}).get("nbgrader", {}).get("solution")
-        if cell.cell_type == "code" and not is_test:
+    for index, cell in enumerate(cells):
+        nbgrader = cell["metadata"].get("nbgrader", {})
+        grade_id = nbgrader.get("grade_id")
+        is_test = nbgrader.get("grade") and not nbgrader.get("solution")
+        if cell.get("cell_type") == "code" and not is_test:
             try:
-                exec(compile(transform(cell.source), f"<cell {index}>", "exec"), namespace)
+                exec(compile(transform(cell["source"]), f"<cell {index}>", "exec"), namespace)
             except _ProbeTimeout:
                 raise
             except BaseException as err:  # SystemExit and KeyboardInterrupt from student code too
@@ -73,9 +75,9 @@ def _timeout(signum, frame):
     raise _ProbeTimeout()
 
 
-def _describe(err: BaseException) -> str:
+def _describe(err: BaseException, seconds: float) -> str:
     if isinstance(err, _ProbeTimeout):
-        return f"{OVERRAN} {PROBE_SECONDS} s on a small input (an endless loop?)."
+        return f"{OVERRAN} {seconds:g} s on a small input (an endless loop?)."
     if isinstance(err, NotImplementedError):
         return "the method is not implemented."
     return f"calling the method raised {type(err).__name__}: {str(err)[:ERROR_CHARS]}"
@@ -94,24 +96,25 @@ def _plain(value):
     return str(value)[:ERROR_CHARS]
 
 
-def probe_notebook(notebook_path: Path, assignment_dir: Path) -> dict:
+def probe_notebook(notebook_path: Path, assignment_dir: Path, seconds: float | None = None) -> dict:
     """{"tests": {test: probe result or {"error": text}}, "cuts": [what overran]} for the
-    submission at `notebook_path`."""
-    from grader.assignment import Assignment
+    submission at `notebook_path`; `seconds` per method (default PROBE_SECONDS)."""
+    seconds = seconds or PROBE_SECONDS
+    from grader.assignment import Assignment, notebook_cells
 
     task = Assignment(assignment_dir.parent, assignment_dir.name)
     rules = task.rules()
     reference = task.reference_namespace()
-    notebook = nbformat.read(notebook_path, as_version=4)
+    cells = notebook_cells(notebook_path)
     signal.signal(signal.SIGALRM, _timeout)
     with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(io.StringIO()):
-        signal.setitimer(signal.ITIMER_REAL, 4 * PROBE_SECONDS)
+        signal.setitimer(signal.ITIMER_REAL, CODE_FACTOR * seconds)
         cuts = []
         try:
-            student, errors = _student_namespace(notebook, rules.STUDENT_CODE_UNTIL)
+            student, errors = _student_namespace(cells, rules.STUDENT_CODE_UNTIL)
         except _ProbeTimeout:
             cuts.append(f"the notebook's code up to cell {rules.STUDENT_CODE_UNTIL} ran longer than "
-                        f"{4 * PROBE_SECONDS} s in the probe; its methods could not be called")
+                        f"{CODE_FACTOR * seconds:g} s in the probe; its methods could not be called")
             student, errors = {}, [cuts[-1]]
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -119,26 +122,27 @@ def probe_notebook(notebook_path: Path, assignment_dir: Path) -> dict:
         if model_class is not None and model_class not in student:
             reason = f"the notebook does not define {model_class}" + (f" ({errors[0]})" if errors else "") + "."
             return {"tests": {test: {"error": reason} for test in rules.METHOD_TESTS}, "cuts": cuts}
-        tests = call_probes(rules, student, reference)
+        tests = call_probes(rules, student, reference, seconds)
         overran = [test for test, result in tests.items() if result.get("error", "").startswith(OVERRAN)]
         if overran:
-            cuts.append(f"{', '.join(overran)}: the method ran longer than {PROBE_SECONDS} s in the probe")
+            cuts.append(f"{', '.join(overran)}: the method ran longer than {seconds:g} s in the probe")
         return {"tests": tests, "cuts": cuts}
 
 
-def call_probes(rules, student: dict, reference: dict) -> dict[str, dict]:
-    """Each of the assignment's probes on the `student` namespace, with a time limit; a probe
-    that fails gives {"error": why} for its test only."""
+def call_probes(rules, student: dict, reference: dict, seconds: float | None = None) -> dict[str, dict]:
+    """Each of the assignment's probes on the `student` namespace, with a time limit of `seconds`
+    each (default PROBE_SECONDS); a probe that fails gives {"error": why} for its test only."""
+    seconds = seconds or PROBE_SECONDS
     results = {}
     previous = signal.signal(signal.SIGALRM, _timeout)
     try:
         for test, call in rules.probe(student, reference).items():
             torch.manual_seed(0)
-            signal.setitimer(signal.ITIMER_REAL, PROBE_SECONDS)
+            signal.setitimer(signal.ITIMER_REAL, seconds)
             try:
                 results[test] = _plain(call())
             except BaseException as err:  # the student's failure, whatever it is, is this test's
-                results[test] = {"error": _describe(err)}
+                results[test] = {"error": _describe(err, seconds)}
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
     finally:
@@ -147,16 +151,19 @@ def call_probes(rules, student: dict, reference: dict) -> dict[str, dict]:
 
 
 def run_probes(notebook_path: Path, task, env: dict[str, str], sandbox=None,
-               timeout: float = 300) -> tuple[dict[str, dict], list[Problem]]:
+               timeout: float = 300, seconds: float = PROBE_SECONDS) -> tuple[dict[str, dict], list[Problem]]:
     """Probe a submission in a child process (in `sandbox`, a grader.engine.sandbox.Sandbox, when
-    given); returns ({test: result}, the limits that cut it). A probe process that dies or
-    overruns gives every method test the reason, and grading goes on.
+    given), `seconds` per method; returns ({test: result}, the limits that cut it). A probe
+    process that dies or overruns `timeout` gives every method test the reason, and grading
+    goes on.
 
     The child sees a private folder holding the submission, the assignment's grading rules and
     the reference's cells, nothing else of the solutions or the course.
     """
     import dataclasses
     import shutil
+
+    import nbformat
 
     rules = task.rules()
     with tempfile.TemporaryDirectory(prefix="vaelab-probe-") as tmp:
@@ -167,7 +174,8 @@ def run_probes(notebook_path: Path, task, env: dict[str, str], sandbox=None,
         shutil.copyfile(task.grading_path, folder / "grading.py")
         nbformat.write(reference_only(task), folder / task.notebook_path.name)
         out = tmp / "probes.pt"
-        command = [sys.executable, "-m", "grader.engine.probe", str(tmp / "submission.ipynb"), str(folder), str(out)]
+        command = [sys.executable, "-m", "grader.engine.probe", str(tmp / "submission.ipynb"), str(folder), str(out),
+                   "--seconds", str(seconds)]
         if sandbox is not None:
             grader_dir = Path(__file__).resolve().parents[1]  # the grader package
             sandbox = dataclasses.replace(sandbox, read_only=[grader_dir], writable=[tmp])
@@ -193,8 +201,11 @@ def run_probes(notebook_path: Path, task, env: dict[str, str], sandbox=None,
     return {test: {"error": reason} for test in rules.METHOD_TESTS}, [problem] if problem else []
 
 
-def reference_only(task) -> nbformat.NotebookNode:
-    """The assignment's notebook reduced to the cells that define the reference (what a probe needs)."""
+def reference_only(task):
+    """The assignment's notebook (an nbformat NotebookNode) reduced to the cells that define the
+    reference (what a probe needs)."""
+    import nbformat
+
     notebook = nbformat.read(task.notebook_path, as_version=4)
     keep = set(task.rules().REFERENCE_CELLS)
     notebook.cells = [c for c in notebook.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") in keep]
@@ -211,7 +222,8 @@ def reference_probes(task) -> dict[str, dict]:
 def step(run) -> None:
     """The engine's step 2 (grader/engine/grade.py): probe the restored submission in the sandbox."""
     started = time.perf_counter()
-    run.probes, problems = run_probes(run.restored_path, run.task, run.environment, sandbox=run.sandbox)
+    run.probes, problems = run_probes(run.restored_path, run.task, run.environment, sandbox=run.sandbox,
+                                      seconds=run.options.probe_timeout)
     run.problems += problems
     run.seconds["tests"] += time.perf_counter() - started
 
@@ -228,9 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebook", type=Path)
     parser.add_argument("assignment_dir", type=Path)
     parser.add_argument("out", type=Path)
+    parser.add_argument("--seconds", type=float, default=PROBE_SECONDS, help="per method")
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    results = probe_notebook(args.notebook, args.assignment_dir)
+    results = probe_notebook(args.notebook, args.assignment_dir, args.seconds)
     # Written last, in one piece: a student's os._exit() before this point leaves no file.
     torch.save(results, args.out)
     return 0

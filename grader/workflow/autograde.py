@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from grader.course import Course
 from grader.engine.grade import CELL_TIMEOUT, GradingOptions
+from grader.engine.probe import PROBE_SECONDS
 from grader.engine.result import GradingResult
 from grader.engine.sandbox import check_available
 from grader.workflow.bands import load_bands
@@ -69,13 +70,14 @@ def keep(course: Course, outcome: Outcome) -> GradingResult:
 
 def main(course: str | Path = ".", jobs: int = 1, force: bool = False, timeout: int = SUBMISSION_TIMEOUT,
          cell_timeout: int = CELL_TIMEOUT, threads: int | None = None, unsafe: bool = False,
-         scheduler: str | None = None) -> dict[str, GradingResult]:
+         scheduler: str | None = None, probe_timeout: int = PROBE_SECONDS) -> dict[str, GradingResult]:
     """Grade the course's submissions; returns {student: GradingResult}.
 
     jobs: submissions graded at once by the local pool; threads: torch threads per submission
     (default: the cores shared out between the jobs; 1 on a cluster); timeout: seconds per
     submission in the local pool; cell_timeout: seconds per notebook cell before it is
-    interrupted; unsafe: run student code without the sandbox (grader/engine/sandbox.py), which
+    interrupted; probe_timeout: seconds per method in the probe (the notebook's code before the
+    methods may take four times that); unsafe: run student code without the sandbox (grader/engine/sandbox.py), which
     grading otherwise refuses to do without; scheduler: the address of a Dask scheduler
     (tcp://host:8786) whose workers grade instead of the local pool.
     """
@@ -94,7 +96,10 @@ def main(course: str | Path = ".", jobs: int = 1, force: bool = False, timeout: 
         raise VaelabError(f"{course.root / 'submitted'}: no submissions; run `vaelab grade intake ZIP_DIR` first.")
     todo = [s for s in students if force or not _already_graded(course, s)]
     threads = threads or (1 if scheduler else max(1, (os.cpu_count() or 1) // jobs))
-    options = GradingOptions(threads=threads, cell_timeout=cell_timeout, unsafe=unsafe)
+    if min(cell_timeout, probe_timeout) < 1:
+        raise VaelabError(f"--cell-timeout and --probe-timeout are seconds, at least 1 (got {cell_timeout} "
+                          f"and {probe_timeout}).")
+    options = GradingOptions(threads=threads, cell_timeout=cell_timeout, unsafe=unsafe, probe_timeout=probe_timeout)
     where = f"on the Dask cluster at {scheduler}" if scheduler else f"{jobs} at a time"
     print(f"autograde: {len(todo)} of {len(students)} submissions to grade ({len(students) - len(todo)} "
           f"unchanged), {where}, {threads} thread(s) each")

@@ -7,9 +7,11 @@ bubblewrap, but no shared folder with the course:
 
 - the submission's notebook travels with its task;
 - the course's grading inputs (released notebook, grading rules, reference cells, bands,
-  reference probes, speaker data) are one `GradingInputs`, scattered to the workers once
-  (broadcast: a worker that dies does not take the only copy with it) and written to a folder
-  named after their SHA-256 on each worker the first time a task there needs them.
+  reference probes, speaker data) are one `GradingInputs`, the result of one task that every
+  grading task depends on: each worker fetches it once from a worker that has it, and writes it
+  to a folder named after its SHA-256 the first time a task there needs it. A task, not
+  scattered data: Dask cannot recover scattered data whose workers all died (a broadcast is not
+  guaranteed to have reached every worker), while it runs a lost task again.
 
 The results come back to this process, which alone writes the autograded notebooks and the
 gradebook, as each task finishes. A worker lost mid-task: the scheduler runs its task again
@@ -20,6 +22,7 @@ worker --nthreads 1`): the kernel's torch threads come from --threads.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 from grader.engine.grade import GradingOptions, Submission
@@ -34,6 +37,11 @@ from vaelab_core.errors import VaelabError
 SCHEDULER_SETTINGS = {"DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}
 #: Seconds to wait for the scheduler to answer before giving up.
 CONNECT_SECONDS = 30
+
+
+def _inputs(inputs: GradingInputs) -> GradingInputs:
+    """The task whose result is the course's grading inputs (see the module docstring)."""
+    return inputs
 
 
 def grade_task(submission: Submission, inputs: GradingInputs, options: GradingOptions) -> tuple[str, GradingResult]:
@@ -68,7 +76,9 @@ def grade_on_cluster(course, students: list[str], options: GradingOptions, addre
         workers = len(client.scheduler_info().get("workers", {}))
         print(f"autograde: Dask scheduler {address}, {workers} worker(s); sending the course's grading inputs "
               f"({inputs.size / 2 ** 20:.1f} MB, {inputs.digest[:12]}) to each worker once")
-        shared = client.scatter(inputs, broadcast=True, hash=False)
+        with warnings.catch_warnings():  # "large object in the task graph": sent once, on purpose
+            warnings.simplefilter("ignore", UserWarning)
+            shared = client.submit(_inputs, inputs, key=f"vaelab-grading-inputs-{inputs.digest[:12]}", pure=False)
         futures = {}
         for student in students:
             submission = course.submission(student)

@@ -49,6 +49,7 @@ def _start(inputs: Path, submitted: Path, student: str, timestamp: str | None, o
     command = [sys.executable, "-m", "grader.workflow.local_pool", str(inputs), str(submitted), student, str(out),
                *(["--timestamp", timestamp] if timestamp else []),
                "--threads", str(options.threads), "--cell-timeout", str(options.cell_timeout),
+               "--probe-timeout", str(options.probe_timeout),
                "--parent", str(os.getpid()), *(["--unsafe"] if options.unsafe else [])]
     env = {**os.environ, "OMP_NUM_THREADS": str(options.threads), "MKL_NUM_THREADS": str(options.threads)}
     errors = tempfile.TemporaryFile("w+")  # the process's stderr: its last line explains a failure
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timestamp", default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cell-timeout", type=int, default=GradingOptions.cell_timeout)
+    parser.add_argument("--probe-timeout", type=int, default=GradingOptions.probe_timeout)
     parser.add_argument("--unsafe", action="store_true")
     parser.add_argument("--parent", type=int, default=None, help="die with this process (autograde's)")
     args = parser.parse_args(argv)
@@ -148,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     submission = Submission(args.student, args.notebook.read_text(encoding="utf-8"), args.timestamp)
     notebook, result = grade(submission, GradingInputs.from_folder(args.inputs),
-                             GradingOptions(args.threads, args.cell_timeout, args.unsafe), cache=args.inputs.parent)
+                             GradingOptions(threads=args.threads, cell_timeout=args.cell_timeout,
+                                            probe_timeout=args.probe_timeout, unsafe=args.unsafe), cache=args.inputs.parent)
     nbformat.write(notebook, args.out / NOTEBOOK_FILE)
     result.save(args.out / RESULT_FILE)  # last: its presence says the run went to the end
     return 0

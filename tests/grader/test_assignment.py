@@ -40,3 +40,19 @@ def test_a_lab_of_functions_needs_no_model_class(tmp_path):
     source = task.grading_path.read_text()
     task.grading_path.write_text(source.replace('\nMODEL_CLASS = "SpeechVAE"', "\n"))
     assert not hasattr(task.rules(), "MODEL_CLASS")
+
+
+def test_the_reference_cells_are_read_as_nbformat_reads_them(tmp_path):
+    import nbformat
+
+    from grader.assignment import notebook_cells
+
+    task = assignment(default_solutions(), "vae_speech")
+    read = nbformat.read(task.notebook_path, as_version=4)
+    cells = notebook_cells(task.notebook_path)
+    assert [(c["cell_type"], c["source"], c["metadata"]) for c in cells] == \
+        [(c.cell_type, c.source, c.metadata) for c in read.cells]
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text('{"cells": [')
+    with pytest.raises(ReferenceError, match="broken.ipynb: not a readable notebook"):
+        notebook_cells(broken)

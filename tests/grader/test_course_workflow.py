@@ -10,18 +10,16 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import threading
-import time
 
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from grader.workflow import autograde, bands, export
+from grader.workflow import autograde, bands
 from grader.workflow.bands import StaleBandsError
 from grader.kit.example_submissions import expected_scores
 from grader.workflow.feedback import secret_lines, visible_text
-from tests.grader.course_helpers import copy_course, exported_scores
+from tests.grader.course_helpers import exported_scores
 
 pytestmark = pytest.mark.slow
 
@@ -125,57 +123,3 @@ def test_the_released_notebook_matches_labs_and_holds_no_solution(graded):
     labs = (default_solutions().parent / "labs" / "vae_speech" / "vae_speech.ipynb").read_text()
     assert nbformat.reads(released, as_version=4).cells[1:] == nbformat.reads(labs, as_version=4).cells[1:]
     assert "BEGIN SOLUTION" not in released and "grading" not in os.listdir(course.release_notebook.parent)
-
-
-def test_a_dask_cluster_grades_exactly_as_the_local_pool_and_survives_a_lost_worker(graded, tmp_path):
-    """Two single-thread workers that cannot see the course folder grade the whole class again;
-    one is killed while it grades, a new one joins: every grade equals the local run's, and the
-    gradebook holds each submission once."""
-    from distributed import Client
-
-    from tests.grader.dask_cluster import Cluster
-
-    course = copy_course(graded["course"].root, tmp_path / "course")
-    local = {student: result.tests for student, result in graded["results"].items()}
-    cluster = Cluster(tmp_path / "cluster", hidden=course.root)
-    try:
-        cluster.add_worker("w1")
-        cluster.add_worker("w2")
-        with Client(cluster.address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=120)
-            seen = client.run(lambda: os.path.exists(course.root / "gradebook.db"))
-            assert not any(seen.values()), "the workers must not see the course folder"
-            found = {}
-            grading = threading.Thread(target=lambda: found.update(
-                autograde.main(course.root, force=True, scheduler=cluster.address)))
-            grading.start()
-            killed = None
-            deadline = time.monotonic() + 600
-            while killed is None and time.monotonic() < deadline and grading.is_alive():
-                busy = {info["name"] for address, info in client.scheduler_info()["workers"].items()
-                        if client.processing().get(address)}
-                saved = sum(1 for s in local if '"saved": true' in _text(course.result_path(s)))
-                if saved >= 1 and "w1" in busy:
-                    time.sleep(3)  # well inside its next submission
-                    cluster.kill("w1")
-                    killed = "w1"
-                    cluster.add_worker("w3")
-                time.sleep(0.5)
-            grading.join(timeout=900)
-    finally:
-        cluster.close()
-    assert killed == "w1", "the test did not manage to kill a worker mid-task"
-    assert set(found) == set(local)
-    assert {s: r.tests for s, r in found.items()} == local
-    assert {r.worker.split(":")[0] for r in found.values()} == {"tcp"}  # graded on workers, not here
-    with Gradebook(course.db_url) as gradebook:
-        submissions = gradebook.find_assignment(course.assignment).submissions
-        assert sorted(s.student.id for s in submissions) == sorted(local)
-    assert exported_scores(export.main(course.root), expected_scores(course)) == expected_scores(course)
-
-
-def _text(path) -> str:
-    try:
-        return path.read_text()
-    except OSError:
-        return ""

@@ -61,3 +61,12 @@ def test_an_unknown_limit_is_refused():
     data["problems"] = [{"cut": "gremlins", "text": "?"}]
     with pytest.raises(ValueError, match="gremlins"):
         GradingResult.from_dict(data)
+
+
+def test_grading_options_are_named_never_positional():
+    from grader.engine.grade import GradingOptions
+
+    with pytest.raises(TypeError):
+        GradingOptions(1, 60, 5, True)  # noqa: the mistake this guards against
+    options = GradingOptions(threads=1, cell_timeout=60, probe_timeout=5, unsafe=False)
+    assert (options.probe_timeout, options.unsafe) == (5, False)

@@ -8,15 +8,20 @@ This proves the grader is not tied to one notebook: nothing below names a vae_sp
 from __future__ import annotations
 
 import json
+import os
 import re
+import threading
+import time
 
 import nbformat
 import pytest
+from nbgrader.api import Gradebook
 
+from grader.workflow import autograde, export
 from grader.workflow.bands import StaleBandsError, load_bands
 from grader.kit.example_submissions import expected_scores
 from grader.workflow.feedback import visible_text
-from tests.grader.course_helpers import exported_scores
+from tests.grader.course_helpers import copy_course, exported_scores
 
 pytestmark = pytest.mark.slow
 
@@ -84,3 +89,58 @@ def test_the_class_report_covers_every_test_of_the_lab(graded):
     text = graded["report"].read_text()
     for test in expected_scores(graded["course"])["correct"]:
         assert test in text
+
+
+def test_a_dask_cluster_grades_exactly_as_the_local_pool_and_survives_a_lost_worker(graded, tmp_path):
+    """Two single-thread workers that cannot see the course folder (nor its sweeps: they come
+    with the grading inputs) grade the whole class again; one is killed while it grades, a new
+    one joins: every grade equals the local run's, and the gradebook holds each submission once.
+    On this lab's corpus (5 submissions), the same engine as vae_speech's at half the cost."""
+    from distributed import Client
+
+    from tests.grader.dask_cluster import Cluster
+
+    course = copy_course(graded["course"].root, tmp_path / "course")
+    local = {student: result.tests for student, result in graded["results"].items()}
+    cluster = Cluster(tmp_path / "cluster", hidden=course.root)
+    try:
+        cluster.add_worker("w1")
+        cluster.add_worker("w2")
+        with Client(cluster.address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+            seen = client.run(lambda: os.path.exists(course.root / "gradebook.db"))
+            assert not any(seen.values()), "the workers must not see the course folder"
+            found = {}
+            grading = threading.Thread(target=lambda: found.update(
+                autograde.main(course.root, force=True, scheduler=cluster.address)))
+            grading.start()
+            killed = None
+            deadline = time.monotonic() + 600
+            while killed is None and time.monotonic() < deadline and grading.is_alive():
+                busy = {info["name"] for address, info in client.scheduler_info()["workers"].items()
+                        if client.processing().get(address)}
+                saved = sum(1 for s in local if '"saved": true' in _text(course.result_path(s)))
+                if saved >= 1 and "w1" in busy:
+                    time.sleep(3)  # well inside its next submission
+                    cluster.kill("w1")
+                    killed = "w1"
+                    cluster.add_worker("w3")
+                time.sleep(0.5)
+            grading.join(timeout=900)
+    finally:
+        cluster.close()
+    assert killed == "w1", "the test did not manage to kill a worker mid-task"
+    assert set(found) == set(local)
+    assert {s: r.tests for s, r in found.items()} == local
+    assert {r.worker.split(":")[0] for r in found.values()} == {"tcp"}  # graded on workers, not here
+    with Gradebook(course.db_url) as gradebook:
+        submissions = gradebook.find_assignment(course.assignment).submissions
+        assert sorted(s.student.id for s in submissions) == sorted(local)
+    assert exported_scores(export.main(course.root), expected_scores(course)) == expected_scores(course)
+
+
+def _text(path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
