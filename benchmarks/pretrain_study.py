@@ -43,7 +43,6 @@ import matplotlib
 matplotlib.use("Agg")
 
 import nbformat  # noqa: E402
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from grader.assignment import default_solutions, load_reference  # noqa: E402

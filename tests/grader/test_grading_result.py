@@ -67,6 +67,6 @@ def test_grading_options_are_named_never_positional():
     from grader.engine.grade import GradingOptions
 
     with pytest.raises(TypeError):
-        GradingOptions(1, 60, 5, True)  # noqa: the mistake this guards against
+        GradingOptions(1, 60, 5, True)  # the mistake this guards against
     options = GradingOptions(threads=1, cell_timeout=60, probe_timeout=5, unsafe=False)
     assert (options.probe_timeout, options.unsafe) == (5, False)
