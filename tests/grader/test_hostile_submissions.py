@@ -166,8 +166,7 @@ def test_no_produced_file_holds_a_hidden_line(graded):
 
 
 #: Quick submissions (nothing trains, nothing overruns) that the kill test grades again.
-REGRADED = ("sysexit", "importerror", "network", "readsolutions", "readgradebook", "allclose", "print",
-            "editedtest")
+REGRADED = ("sysexit", "importerror", "network", "readsolutions", "allclose", "print")
 
 
 def test_killing_the_grader_mid_batch_grades_each_submission_exactly_once(graded, tmp_path):
@@ -184,7 +183,7 @@ def test_killing_the_grader_mid_batch_grades_each_submission_exactly_once(graded
     while time.monotonic() < deadline:  # wait until a few results are saved, then kill -9
         saved = [s for s in regraded if course.result_path(s).is_file()
                  and '"saved": true' in course.result_path(s).read_text()]
-        if len(saved) >= 3:
+        if len(saved) >= 2:
             break
         time.sleep(0.5)
     process.send_signal(signal.SIGKILL)
