@@ -42,8 +42,10 @@ class Case:
     cuts: tuple[str, ...] = ()  # the limits (grader.engine.result.Cut values) that must be named as cutting the run
 
 
-def kill_after_seeds() -> dict:
-    return {**FULL, "test_finetune": 0.0, "test_cross": 0.0}
+def kill_after_training() -> dict:
+    """The correct solution's scores when the kernel dies right after the first training's check:
+    the methods and the training keep their points, the later parts get none."""
+    return {**FULL, "test_seeds": 0.0, "test_finetune": 0.0, "test_cross": 0.0}
 
 
 def cases(paths: dict[str, str], solution: str) -> list[Case]:
@@ -52,8 +54,8 @@ def cases(paths: dict[str, str], solution: str) -> list[Case]:
     SOLUTION = solution  # noqa: N806 (read as a constant below)
     return [
         Case("loop", cell="while True:\n    pass", after="imports", status="interrupted", cuts=("probe time", "cell time")),
-        Case("osexit", base="correct", cell="import os\nos._exit(1)", after="test_seeds",
-             scores=kill_after_seeds(), status="kernel died", cuts=("kernel death",)),
+        Case("osexit", base="correct", cell="import os\nos._exit(1)", after="test_training",
+             scores=kill_after_training(), status="kernel died", cuts=("kernel death",)),
         Case("sysexit", cell="import sys\nsys.exit(3)"),
         Case("importerror", model="import no_such_module_anywhere\n\nclass SpeechVAE(SpeechVAEBase):\n    pass\n"),
         Case("memory", cell="hog = bytearray(40 * 2**30)", status="ran out of memory", cuts=("memory",)),
