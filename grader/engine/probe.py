@@ -96,10 +96,9 @@ def _plain(value):
     return str(value)[:ERROR_CHARS]
 
 
-def probe_notebook(notebook_path: Path, assignment_dir: Path, seconds: float | None = None) -> dict:
+def probe_notebook(notebook_path: Path, assignment_dir: Path, seconds: float = PROBE_SECONDS) -> dict:
     """{"tests": {test: probe result or {"error": text}}, "cuts": [what overran]} for the
-    submission at `notebook_path`; `seconds` per method (default PROBE_SECONDS)."""
-    seconds = seconds or PROBE_SECONDS
+    submission at `notebook_path`; `seconds` per method."""
     from grader.assignment import Assignment, notebook_cells
 
     task = Assignment(assignment_dir.parent, assignment_dir.name)
@@ -129,10 +128,9 @@ def probe_notebook(notebook_path: Path, assignment_dir: Path, seconds: float | N
         return {"tests": tests, "cuts": cuts}
 
 
-def call_probes(rules, student: dict, reference: dict, seconds: float | None = None) -> dict[str, dict]:
+def call_probes(rules, student: dict, reference: dict, seconds: float = PROBE_SECONDS) -> dict[str, dict]:
     """Each of the assignment's probes on the `student` namespace, with a time limit of `seconds`
-    each (default PROBE_SECONDS); a probe that fails gives {"error": why} for its test only."""
-    seconds = seconds or PROBE_SECONDS
+    each; a probe that fails gives {"error": why} for its test only."""
     results = {}
     previous = signal.signal(signal.SIGALRM, _timeout)
     try:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from grader.engine.judge import judge_tests
-from grader.engine.probe import call_probes, reference_probes
+from grader.engine.probe import PROBE_SECONDS, call_probes, reference_probes
 from grader.assignment import assignment, default_solutions
 from tests.vaelab_core.labs.vae_speech.test_method_checks import (MISTAKES, ModuleListFunctionalTanh, Reference,
                                                                   variant)
@@ -25,9 +25,9 @@ def reference_results() -> dict:
     return reference_probes(TASK)
 
 
-def grade(model_class: type, reference_results: dict) -> dict:
+def grade(model_class: type, reference_results: dict, seconds: float = PROBE_SECONDS) -> dict:
     """{test: verdict} of the five method tests for `model_class`."""
-    probes = call_probes(RULES, {"SpeechVAE": model_class}, TASK.reference_namespace())
+    probes = call_probes(RULES, {"SpeechVAE": model_class}, TASK.reference_namespace(), seconds)
     return judge_tests(RULES, METHOD_POINTS, probes, reference_results, {}, {})
 
 
@@ -108,16 +108,12 @@ def test_a_modulelist_encoder_with_functional_relu_loses_the_inference_points(re
     assert "tanh" in " ".join(verdicts["test_inference"].messages)
 
 
-def test_a_method_that_never_returns_is_stopped_and_costs_only_its_part(reference_results, monkeypatch):
-    import grader.engine.probe
-
-    monkeypatch.setattr(grader.engine.probe, "PROBE_SECONDS", 1)
-
+def test_a_method_that_never_returns_is_stopped_and_costs_only_its_part(reference_results):
     def endless(self, z):
         while True:
             pass
 
-    verdicts = grade(variant(generation_x=endless), reference_results)
+    verdicts = grade(variant(generation_x=endless), reference_results, seconds=1)
     assert verdicts["test_generation_x"].score == 0
     assert "longer than 1 s" in verdicts["test_generation_x"].error
     assert verdicts["test_get_loss"].score == 4
