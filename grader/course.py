@@ -180,6 +180,11 @@ class Course:
         return nbgrader_config(self.root)
 
 
+#: nbconvert's template filters replaced in the pages nbgrader renders for this course (formulas
+#: as MathML, which reads without a network: grader/workflow/mathml.py).
+MARKDOWN_FILTERS = {"markdown2html": "grader.workflow.mathml.markdown2html"}
+
+
 def nbgrader_config(root: Path) -> Config:
     """nbgrader's settings for a course folder `root` (its gradebook inside it): what
     nbgrader_config.py says, for the APIs that take a Config (a throw-away course too)."""
@@ -188,4 +193,5 @@ def nbgrader_config(root: Path) -> Config:
     config.CourseDirectory.course_id = COURSE_ID
     config.CourseDirectory.db_url = f"sqlite:///{Path(root) / 'gradebook.db'}"
     config.Application.log_level = "WARN"
+    config.HTMLExporter.filters = dict(MARKDOWN_FILTERS)
     return config

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from grader.assignment import DEFAULT_ASSIGNMENT, assignment, default_solutions
-from grader.course import CONFIG_NAME, COURSE_ID, SPEAKERS, Course, CourseError
+from grader.course import CONFIG_NAME, COURSE_ID, MARKDOWN_FILTERS, SPEAKERS, Course, CourseError
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.datasets import load_dataset
 
@@ -17,12 +17,22 @@ c = get_config()  # noqa: F821 (nbgrader's config loader provides it)
 c.CourseDirectory.root = {root!r}
 c.CourseDirectory.course_id = {course_id!r}
 c.CourseDirectory.db_url = {db_url!r}
+# formulas as MathML in formgrader and the feedback pages: they read without a network
+c.HTMLExporter.filters = {filters!r}
 '''
 
 
 def _copy(source: Path, target: Path) -> None:
     with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
+
+
+def write_nbgrader_config(root: Path) -> None:
+    """The nbgrader_config.py of the course folder `root` (it names the folder and the gradebook
+    by absolute path: a copied course needs it written again)."""
+    with atomic_path(root / "nbgrader_config.py") as tmp:
+        tmp.write_text(NBGRADER_CONFIG.format(root=str(root), course_id=COURSE_ID,
+                                              db_url=f"sqlite:///{root / 'gradebook.db'}", filters=MARKDOWN_FILTERS))
 
 
 def main(course: str | Path, speaker_a: str | Path | None = None, speaker_b: str | Path | None = None,
@@ -54,9 +64,7 @@ def main(course: str | Path, speaker_a: str | Path | None = None, speaker_b: str
               "assignment": task.name, "notebook": task.notebook_path.name, "solutions": str(task.solutions),
               "speakers": {s: f"data/speaker_{s}.npz" for s in SPEAKERS},
               "speaker_sources": {s: str(p.resolve()) for s, p in given.items()}}
-    with atomic_path(root / "nbgrader_config.py") as tmp:
-        tmp.write_text(NBGRADER_CONFIG.format(root=str(root), course_id=COURSE_ID,
-                                              db_url=f"sqlite:///{root / 'gradebook.db'}"))
+    write_nbgrader_config(root)
     with atomic_path(root / CONFIG_NAME) as tmp:
         tmp.write_text(json.dumps(config, indent=1) + "\n")
     print(f"course {root}: assignment {task.name} from {task.solutions}, speakers "

@@ -6,8 +6,8 @@ import csv
 import shutil
 from pathlib import Path
 
-from grader.course import COURSE_ID, Course
-from grader.workflow.init import NBGRADER_CONFIG
+from grader.course import Course
+from grader.workflow.init import write_nbgrader_config
 
 
 def exported_scores(grades: Path, expected: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -25,6 +25,5 @@ def copy_course(template: Path, target: Path) -> Course:
     hand, regrade): the whole folder, its nbgrader_config.py pointed at the copy (it names the
     root and the gradebook; the rest of a course holds no absolute path of its own)."""
     shutil.copytree(template, target, symlinks=True)
-    (target / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(
-        root=str(target), course_id=COURSE_ID, db_url=f"sqlite:///{target / 'gradebook.db'}"))
+    write_nbgrader_config(target)
     return Course.load(target)

@@ -84,6 +84,9 @@ def test_feedback_teaches_and_holds_no_line_of_the_grading_rules(graded):
     for student, text in texts.items():
         assert not {line.strip() for line in text.splitlines()} & secrets, student
         assert "BEGIN HIDDEN TESTS" not in text
+    # formulas as MathML, readable without MathJax from the internet (grader/workflow/mathml.py)
+    assert all(page.read_text(encoding="utf-8").count("<math ") > 10 for page in graded["pages"])
+    assert not [student for student, text in texts.items() if "\\mathcal{" in text]
     assert "log(pi)" in texts["nologpi"]
     assert "exp(logvar / 2)" in texts["variance"]
     assert "not implemented" in texts["blank"]

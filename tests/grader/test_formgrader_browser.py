@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import secrets
 import signal
 import socket
@@ -45,6 +46,8 @@ pytestmark = pytest.mark.slow
 #: shortens the training, so its autograded parts show points and failures, and regrading it
 #: (below) takes seconds.
 STUDENT = "shortened"
+#: TeX of the labs' formulas, as it would show if a formula were not drawn.
+TEX = re.compile(r"\\(?:mathbf|mathcal|boldsymbol|frac|sum|log|mu|sigma|theta|phi|mathrm|operatorname)\b")
 OVERRIDE = ("test_cross", 1)  # the autograded part the instructor overrides, and the points given
 SERVER_START = 120            # seconds for `jupyter lab` to answer (2 busy cores)
 
@@ -172,6 +175,10 @@ def hand_graded(graded_vae_speech, browser, tmp_path_factory):
                  "the autograded scores in the page (its grades API)")
         browser.screenshot("formgrader_3_submission")
         page = browser.driver.current_url
+        # the lab's formulas, drawn without MathJax from the internet (grader/workflow/mathml.py)
+        seen["formulas"] = browser.driver.execute_script(
+            "return [...document.querySelectorAll('#notebook math')].map(m => m.getBoundingClientRect().width)")
+        seen["notebook_text"] = browser.driver.find_element(By.ID, "notebook").text
         # each autograded part: its points (the score box's placeholder) and its cell's text
         seen["auto"] = {name: browser.driver.find_element(By.ID, name).get_attribute("placeholder")
                         for name, grade in before.items() if grade["type"] == "code"}
@@ -229,6 +236,12 @@ def test_formgrader_shows_each_autograded_part_with_its_points_and_messages(hand
         assert float(seen["auto"][name]) == grade["auto"] == result.tests[name]["score"], name
         for message in result.tests[name]["messages"]:
             assert message.strip() in seen["cell_text"][name], (name, message)
+
+
+def test_formgrader_draws_the_formulas_without_a_network(hand_graded):
+    widths = hand_graded["seen"]["formulas"]
+    assert len(widths) > 10 and min(widths) > 0
+    assert not TEX.findall(hand_graded["seen"]["notebook_text"])
 
 
 def test_the_pdf_report_opens_from_the_grading_page(hand_graded):
@@ -298,3 +311,8 @@ def test_the_class_report_and_a_feedback_page_read_well_at_1280x800(lab, request
         browser.screenshot(f"{lab}_{name}")
         assert not problems, f"{page}: {problems}"
         assert browser.driver.execute_script("return document.images.length") >= images, page
+    # the formulas drawn as MathML, none left as TeX (no MathJax without a network)
+    widths = browser.driver.execute_script(
+        "return [...document.querySelectorAll('math')].map(m => m.getBoundingClientRect().width)")
+    assert len(widths) > 10 and min(widths) > 0, feedback_page
+    assert not TEX.findall(browser.driver.find_element("tag name", "body").text), feedback_page
