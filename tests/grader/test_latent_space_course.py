@@ -98,6 +98,7 @@ def test_a_dask_cluster_grades_exactly_as_the_local_pool_and_survives_a_lost_wor
     On this lab's corpus (5 submissions), the same engine as vae_speech's at half the cost."""
     from distributed import Client
 
+    from grader.workflow.cluster import TASK_GROUP
     from tests.grader.dask_cluster import Cluster
 
     course = copy_course(graded["course"].root, tmp_path / "course")
@@ -120,7 +121,7 @@ def test_a_dask_cluster_grades_exactly_as_the_local_pool_and_survives_a_lost_wor
                 w1 = next((address for address, info in client.scheduler_info()["workers"].items()
                            if info["name"] == "w1"), None)
                 for key in client.processing().get(w1, ()):
-                    if str(key).startswith("vaelab-grade-") and key not in w1_tasks:  # not the inputs' task
+                    if isinstance(key, tuple) and key[0] == TASK_GROUP and key not in w1_tasks:  # not the inputs'
                         w1_tasks.append(key)
                 saved = sum(1 for s in local if '"saved": true' in _text(course.result_path(s)))
                 # kill w1 just after it started its second submission (its first one saved): the
