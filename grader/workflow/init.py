@@ -17,8 +17,14 @@ c = get_config()  # noqa: F821 (nbgrader's config loader provides it)
 c.CourseDirectory.root = {root!r}
 c.CourseDirectory.course_id = {course_id!r}
 c.CourseDirectory.db_url = {db_url!r}
-# formulas as MathML in formgrader and the feedback pages: they read without a network
-c.HTMLExporter.filters = {filters!r}
+# formulas as MathML in formgrader and the feedback pages, so they read without a network; only
+# where the kit is installed (a `jupyter lab` of another environment keeps nbconvert's TeX)
+try:
+    import grader.workflow.mathml  # noqa: F401
+except ImportError:
+    pass
+else:
+    c.HTMLExporter.filters = {filters!r}
 '''
 
 

@@ -23,6 +23,7 @@ import html
 from xml.etree.ElementTree import Element, tostring
 
 from jinja2 import pass_context
+from latex2mathml.converter import convert_to_element
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
 #: Attributes latex2mathml writes that may reach the page (no links, no event handlers).
@@ -47,8 +48,6 @@ def _clean(element: Element) -> None:
 
 def mathml(tex: str, display: bool = False) -> str | None:
     """The MathML of one TeX formula, or None when latex2mathml cannot read it."""
-    from latex2mathml.converter import convert_to_element
-
     try:
         element = convert_to_element(tex, display="block" if display else "inline")
     except Exception:  # latex2mathml's own errors, and plain ones on TeX it half-reads

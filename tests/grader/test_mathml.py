@@ -4,6 +4,7 @@ as formgrader loads it."""
 
 from __future__ import annotations
 
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -88,6 +89,16 @@ def test_the_course_s_nbgrader_config_gives_formgrader_s_exporter_the_filter(tmp
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("the ELBO $\\mathcal{L}(x)$")])
     page, _ = HTMLExporter(config=config).from_notebook_node(notebook)
     assert "<math" in page and "\\mathcal" not in page
+
+
+def test_a_jupyter_without_the_kit_still_renders_the_course_s_pages(tmp_path, monkeypatch):
+    """`jupyter lab` from an environment without vaelab: the config loads, formulas stay TeX."""
+    write_nbgrader_config(tmp_path)
+    monkeypatch.setitem(sys.modules, "grader.workflow.mathml", None)  # `import` of it raises ImportError
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(tmp_path)).load_config()
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("the ELBO $\\mathcal{L}(x)$")])
+    page, _ = HTMLExporter(config=config).from_notebook_node(notebook)
+    assert "$\\mathcal{L}(x)$" in page and "<math" not in page
 
 
 def test_the_config_feedback_uses_names_the_filter(tmp_path):
