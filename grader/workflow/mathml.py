@@ -50,10 +50,10 @@ def mathml(tex: str, display: bool = False) -> str | None:
     """The MathML of one TeX formula, or None when latex2mathml cannot read it."""
     try:
         element = convert_to_element(tex, display="block" if display else "inline")
-    except Exception:  # latex2mathml's own errors, and plain ones on TeX it half-reads
+        _clean(element)
+        return tostring(element, encoding="unicode")
+    except Exception:  # latex2mathml's own errors, plain ones on TeX it half-reads, RecursionError
         return None
-    _clean(element)
-    return tostring(element, encoding="unicode")
 
 
 class MathMLRenderer(IPythonRenderer):

@@ -70,6 +70,8 @@ def test_a_student_s_tex_cannot_put_markup_or_links_in_the_page():
 
 
 def test_tex_that_cannot_be_read_stays_tex_for_mathjax():
+    deep = "{" * 3000 + "x" + "}" * 3000  # nesting deeper than Python's recursion limit
+    assert mathml(deep) is None
     page = render("a broken $\\frac{a}{$ formula and $x<1$")
     assert "$\\frac{a}{$" in page
     assert "<math" in page  # the readable one next to it
