@@ -8,6 +8,8 @@ the example corpus, takes them in with `vaelab grade intake`, and grades them
 2. on a Dask cluster started here (`dask scheduler` and `--jobs` single-thread `dask worker`
    processes, as on a real cluster): Dask's overhead per submission, and the same grades;
 3. with the local pool without the sandbox (`--unsafe`): the sandbox's cost;
+   and with the local pool, cold (`--cold`: every probe and kernel from a fresh interpreter,
+   not forked from the batch's zygote): what warm starts save;
 4. with plain `nbgrader autograde`, one after another with PyTorch's default threads, in a copy
    of the course (what an instructor does without vaelab).
 
@@ -76,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, default=None, help="build the course here and keep it")
     parser.add_argument("--skip-nbgrader", action="store_true", help="leave out plain nbgrader (the slowest)")
     parser.add_argument("--skip-unsafe", action="store_true", help="leave out the run without the sandbox")
+    parser.add_argument("--skip-cold", action="store_true", help="leave out the run with cold starts")
     args = parser.parse_args(argv)
     if args.submissions < 8:
         parser.error("--submissions must be at least 8")
@@ -110,6 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"grades    Dask cluster: {same} of {len(students)} identical to the local pool's")
         wrong = wrong or {s: "differs on Dask" for s in students if cluster_results[s].tests != results[s].tests}
 
+        cold = cold_results = None
+        if not args.skip_cold:
+            started = time.perf_counter()
+            cold_results = autograde.main(course.root, jobs=args.jobs, force=True, cold=True)
+            cold = time.perf_counter() - started
+            same = sum(cold_results[s].tests == results[s].tests for s in students)
+            print(f"grades    cold starts: {same} of {len(students)} identical to the warm local pool's")
+            wrong = wrong or {s: "differs cold" for s in students if cold_results[s].tests != results[s].tests}
+
         unsandboxed = None
         if not args.skip_unsafe:
             started = time.perf_counter()
@@ -126,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"dask      {cluster_seconds:7.1f} s for the same on {args.jobs} single-thread Dask workers here "
           f"({cluster_seconds / n:.1f} s each): Dask's overhead {(cluster_seconds - ours) / n * args.jobs:+.2f} s "
           "per submission and worker")
+    if cold is not None:
+        cold_split = {k: sum(r.seconds[k] for r in cold_results.values()) / n for k in split}
+        print(f"cold      {cold:7.1f} s for the same with cold starts ({cold / n:.1f} s each); warm starts save "
+              f"{(cold - ours) / n * args.jobs:.2f} s per submission and worker")
+        print("per submission, cold, inside one worker (s): " + ", ".join(f"{k} {v:.2f}" for k, v in cold_split.items()))
+        print(f"non-training time per submission, cold: {cold_split['total'] - cold_split['training']:.2f} s")
     if unsandboxed is not None:
         print(f"unsafe    {unsandboxed:7.1f} s for the same without the sandbox: the sandbox costs "
               f"{(ours / unsandboxed - 1) * 100:+.1f} %")

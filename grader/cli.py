@@ -104,6 +104,7 @@ def register_grade(subparsers: argparse._SubParsersAction) -> None:
         Option("--probe-timeout", "seconds per method in the probe (the notebook's code before them: 4 times that)"),
         Option("--threads", "torch threads per submission (default: the cores shared between the jobs; 1 on a cluster)"),
         Option("--unsafe", "run student code without the sandbox (only where bubblewrap cannot run)"),
+        Option("--cold", "start each submission's probe and kernel from a fresh interpreter, not a warm one (slower)"),
         Option("--scheduler", "address of a Dask scheduler (tcp://HOST:8786): its workers grade, not this machine"),
     ])
     add_verb(verbs, "feedback", feedback.main, "HTML feedback per student", [on_course])

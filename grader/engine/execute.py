@@ -128,11 +128,13 @@ def run_kernel(notebook: nbformat.NotebookNode, workdir: Path, env: dict[str, st
     stops the run. Otherwise the first failing or overrunning cell stops it. Either way the
     failure is returned, not raised.
     """
-    with tempfile.TemporaryDirectory(prefix="vaelab-kernel-") as sockets:
+    with (sandbox.tempdir("vaelab-kernel-") if sandbox is not None else
+          tempfile.TemporaryDirectory(prefix="vaelab-kernel-")) as sockets, tempfile.TemporaryDirectory() as private:
         # The kernel talks over Unix sockets in a private folder rather than TCP ports on
         # localhost: nothing else on the machine can connect to it.
+        report = Path(private) / "stopped.txt"  # why a warm run's supervisor stopped the kernel
         if sandbox is not None:
-            sandbox = dataclasses.replace(sandbox, writable=[*sandbox.writable, Path(sockets)])
+            sandbox = dataclasses.replace(sandbox, writable=[*sandbox.writable, Path(sockets)], report=report)
         kernel = SandboxedKernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"),
                                         connection_file=str(Path(sockets) / "kernel.json"),
                                         sandbox=sandbox, workdir=Path(workdir))
@@ -156,6 +158,8 @@ def run_kernel(notebook: nbformat.NotebookNode, workdir: Path, env: dict[str, st
             run.truncated_cell = client.truncated_cell
             if kernel.has_kernel:  # a kernel manager we made is ours to shut down
                 run_sync(kernel.shutdown_kernel)(now=True)
+            if report.is_file():  # the warm supervisor's watchdog stopped it
+                run.stopped = report.read_text(encoding="utf-8")
     return run
 
 

@@ -26,19 +26,20 @@ instructor's process writes the course.
 from __future__ import annotations
 
 import hashlib
-import tempfile
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-from grader.engine import execute, judge, probe, restore_cells
+from grader.engine import execute, judge, probe, restore_cells, warm
 from grader.engine.environment import kernel_environment
 from grader.engine.inputs import GradingInputs
 from grader.engine.probe import PROBE_SECONDS
 from grader.engine.result import GradingResult, Problem
 from grader.engine.sandbox import Sandbox
+from grader.engine.warm import Zygote
 
 #: Seconds one cell may run before it is interrupted (the lab's longest, five seeds, takes ~30 s).
 CELL_TIMEOUT = 600
@@ -66,6 +67,7 @@ class GradingOptions:
     cell_timeout: int = CELL_TIMEOUT  # seconds per cell before it is interrupted
     probe_timeout: int = PROBE_SECONDS  # seconds per probed method (the code before them: 4 times that)
     unsafe: bool = False             # no sandbox namespaces (resource limits only): the instructor's explicit choice
+    warm: bool = True                # start the probe and the kernel from a zygote (grader/engine/warm.py)
 
 
 @dataclass
@@ -130,19 +132,48 @@ def record(run: Run, started: float) -> GradingResult:
         seconds={**{k: round(v, 2) for k, v in run.seconds.items()}, "total": round(time.perf_counter() - started, 2)})
 
 
+def _zygote_view(inputs: GradingInputs, folder: Path, options: GradingOptions) -> tuple[list[Path], dict[str, str]]:
+    data = folder / "data"
+    return [data], kernel_environment(inputs.data(folder), data, options.threads)
+
+
+def warm_zygote(inputs: GradingInputs, folder: Path, options: GradingOptions) -> Zygote | None:
+    """This process's zygote for these inputs (started on first use, then kept), or None."""
+    if options.unsafe or not options.warm:
+        return None
+    return warm.shared(*_zygote_view(inputs, folder, options), options.threads)
+
+
+def start_zygote(inputs: GradingInputs, folder: Path, options: GradingOptions) -> Zygote | None:
+    """A zygote of its own for a batch of grading processes (the caller closes it), or None
+    when warm starts are off or cannot run here (said on stderr)."""
+    if options.unsafe or not options.warm:
+        return None
+    try:
+        return warm.Zygote.start(*_zygote_view(inputs, folder, options))
+    except warm.WarmUnavailable as err:
+        print(f"vaelab: {err}; each submission starts its own interpreters", file=sys.stderr)
+        return None
+
+
 def grade(submission: Submission, inputs: GradingInputs, options: GradingOptions = GradingOptions(),
-          cache: Path | None = None) -> tuple[nbformat.NotebookNode, GradingResult]:
+          cache: Path | None = None, zygote: Zygote | None = None) -> tuple[nbformat.NotebookNode, GradingResult]:
     """Grade one submission; returns the graded notebook and its record.
 
     cache: where the inputs are materialized (default: the system's temporary folder).
+    zygote: where the probe and the kernel start from (default: this process's own for the
+    inputs, started on first use, unless options.warm is off or the sandbox is unsafe).
     """
     started = time.perf_counter()
     folder = inputs.materialize(cache)
-    with tempfile.TemporaryDirectory(prefix=f"vaelab-grade-{submission.student}-") as tmp:
+    if zygote is None:
+        zygote = warm_zygote(inputs, folder, options)
+    sandbox = Sandbox(read_only=[folder / "data"], unsafe=options.unsafe, warm=zygote)
+    with sandbox.tempdir(f"vaelab-grade-{submission.student}-") as tmp:
         workdir = Path(tmp)
         (workdir / "outputs").mkdir()
         task = inputs.task(folder)
-        sandbox = Sandbox(read_only=[folder / "data"], writable=[workdir], unsafe=options.unsafe)
+        sandbox.writable = [workdir]
         run = Run(submission, inputs, options, folder, workdir, nbformat.reads(submission.notebook, as_version=4),
                   sandbox)
         assert task.name == inputs.assignment

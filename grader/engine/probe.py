@@ -164,7 +164,8 @@ def run_probes(notebook_path: Path, task, env: dict[str, str], sandbox=None,
     import nbformat
 
     rules = task.rules()
-    with tempfile.TemporaryDirectory(prefix="vaelab-probe-") as tmp:
+    with (sandbox.tempdir("vaelab-probe-") if sandbox is not None else
+          tempfile.TemporaryDirectory(prefix="vaelab-probe-")) as tmp:
         tmp = Path(tmp)
         shutil.copyfile(notebook_path, tmp / "submission.ipynb")
         folder = tmp / "assignment" / task.name

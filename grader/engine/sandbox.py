@@ -1,7 +1,8 @@
 """The sandbox of student code: bubblewrap namespaces plus resource limits, without Docker or root.
 
 Student code runs in two processes per submission, the notebook's kernel and the probe of its
-methods; both start through `Sandbox.command(...)`, which puts them in
+methods; both start through `Sandbox.command(...)` (forked from a warm zygote that runs in such
+a sandbox, when there is one: grader/engine/warm.py), which puts them in
 
 - a mount namespace that shows, read-only, only what a student's own installation has: the
   system's libraries, the Python installation, the kit's student packages (vaelab_core,
@@ -29,10 +30,15 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vaelab_core.errors import VaelabError
+
+if typing.TYPE_CHECKING:
+    from grader.engine.warm import Zygote
 
 #: Folders of the system that student code may read (when they exist).
 SYSTEM_READ_ONLY = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc/alternatives",
@@ -40,6 +46,9 @@ SYSTEM_READ_ONLY = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc/a
                     "/etc/ssl", "/etc/fonts", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf")
 #: Packages of the kit a student's notebook imports (what the student wheel holds).
 STUDENT_PACKAGES = ("vaelab_core", "data_prep")
+#: Where sandboxed code keeps its caches and settings: its own /tmp (nothing of the grader's home).
+SANDBOX_ENVIRONMENT = {"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
+                       "JUPYTER_RUNTIME_DIR": "/tmp/jupyter"}
 
 
 class SandboxError(VaelabError):
@@ -95,9 +104,25 @@ class Sandbox:
     writable: list[Path] = field(default_factory=list)  # the submission's private folders
     limits: Limits = field(default_factory=Limits)
     unsafe: bool = False  # no namespaces (the instructor's explicit choice): limits only
+    warm: Zygote | None = None  # start processes from this zygote (grader/engine/warm.py) when it can
+    report: Path | None = None  # where a warm run's supervisor writes why it stopped the process
 
-    def command(self, argv: list[str], workdir: Path) -> list[str]:
-        """`argv` wrapped: limits, then bubblewrap with the student's view, then `argv` in `workdir`."""
+    def tempdir(self, prefix: str) -> tempfile.TemporaryDirectory:
+        """A private folder for one process of this sandbox (in the zygote's spool when warm)."""
+        if self.warm is not None and not self.unsafe:
+            return self.warm.tempdir(prefix)
+        return tempfile.TemporaryDirectory(prefix=prefix)
+
+    def command(self, argv: list[str], workdir: Path, zygote: bool = False) -> list[str]:
+        """`argv` wrapped: limits, then bubblewrap with the student's view, then `argv` in `workdir`.
+        Warm (and the zygote can show this view): the warm client's command instead.
+
+        zygote: the command of a zygote itself: a user of its own (not root: it must be able to
+        map itself into the namespaces it makes) and a tmpfs where its runs' folders wait."""
+        if (self.warm is not None and not self.unsafe and not zygote
+                and self.warm.serves(self.read_only, self.writable)):
+            return self.warm.command(argv, workdir, self.read_only, self.writable,
+                                     processes=self.limits.processes // 4, report=self.report)
         limits = [sys.executable, "-m", "grader.engine.limits", *self.limits.arguments(), "--"]
         if self.unsafe:
             return [*limits, *argv]
@@ -113,12 +138,18 @@ class Sandbox:
             mounts += ["--ro-bind", path, path]
         for path in self.writable:
             mounts += ["--bind", str(Path(path).resolve()), str(Path(path).resolve())]
+        if zygote:
+            from grader.engine.warm import HOLDERS
+
+            user = os.getuid() or 65534  # root's uid 0 cannot be mapped again without privileges
+            group = os.getgid() if os.getuid() else 65534
+            mounts += ["--unshare-user", "--uid", str(user), "--gid", str(group), "--tmpfs", HOLDERS]
+        settings = [arg for name, value in SANDBOX_ENVIRONMENT.items() for arg in ("--setenv", name, value)]
         return [*limits, binary,
                 "--unshare-all", "--die-with-parent", "--cap-drop", "ALL",
                 "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", "/var/tmp",
                 *mounts, "--remount-ro", "/", "--chdir", str(Path(workdir).resolve()),
-                "--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib",
-                "--setenv", "IPYTHONDIR", "/tmp/ipython", "--setenv", "JUPYTER_RUNTIME_DIR", "/tmp/jupyter",
+                *settings,
                 # the kernel's parent is the namespace's init (PID 1): its "has my parent exited?"
                 # poll would stop it at once; --die-with-parent does that job instead
                 "--unsetenv", "JPY_PARENT_PID",

@@ -70,7 +70,8 @@ def keep(course: Course, outcome: Outcome) -> GradingResult:
 
 def main(course: str | Path = ".", jobs: int = 1, force: bool = False, timeout: int = SUBMISSION_TIMEOUT,
          cell_timeout: int = CELL_TIMEOUT, threads: int | None = None, unsafe: bool = False,
-         scheduler: str | None = None, probe_timeout: int = PROBE_SECONDS) -> dict[str, GradingResult]:
+         scheduler: str | None = None, probe_timeout: int = PROBE_SECONDS,
+         cold: bool = False) -> dict[str, GradingResult]:
     """Grade the course's submissions; returns {student: GradingResult}.
 
     jobs: submissions graded at once by the local pool; threads: torch threads per submission
@@ -79,7 +80,9 @@ def main(course: str | Path = ".", jobs: int = 1, force: bool = False, timeout: 
     interrupted; probe_timeout: seconds per method in the probe (the notebook's code before the
     methods may take four times that); unsafe: run student code without the sandbox (grader/engine/sandbox.py), which
     grading otherwise refuses to do without; scheduler: the address of a Dask scheduler
-    (tcp://host:8786) whose workers grade instead of the local pool.
+    (tcp://host:8786) whose workers grade instead of the local pool; cold: start each
+    submission's probe and kernel from a fresh interpreter rather than from the batch's (or the
+    worker's) zygote (grader/engine/warm.py): about 3 s more per submission, for comparison.
     """
     course = Course.load(course)
     if jobs < 1:
@@ -99,7 +102,8 @@ def main(course: str | Path = ".", jobs: int = 1, force: bool = False, timeout: 
     if min(cell_timeout, probe_timeout) < 1:
         raise VaelabError(f"--cell-timeout and --probe-timeout are seconds, at least 1 (got {cell_timeout} "
                           f"and {probe_timeout}).")
-    options = GradingOptions(threads=threads, cell_timeout=cell_timeout, unsafe=unsafe, probe_timeout=probe_timeout)
+    options = GradingOptions(threads=threads, cell_timeout=cell_timeout, unsafe=unsafe, probe_timeout=probe_timeout,
+                             warm=not cold)
     where = f"on the Dask cluster at {scheduler}" if scheduler else f"{jobs} at a time"
     print(f"autograde: {len(todo)} of {len(students)} submissions to grade ({len(students) - len(todo)} "
           f"unchanged), {where}, {threads} thread(s) each")

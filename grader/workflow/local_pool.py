@@ -44,13 +44,14 @@ class _Process:
 
 
 def _start(inputs: Path, submitted: Path, student: str, timestamp: str | None, options: GradingOptions,
-           scratch: Path) -> _Process:
+           scratch: Path, warm: Path | None) -> _Process:
     out = Path(tempfile.mkdtemp(prefix=f"{student}-", dir=scratch))
     command = [sys.executable, "-m", "grader.workflow.local_pool", str(inputs), str(submitted), student, str(out),
                *(["--timestamp", timestamp] if timestamp else []),
                "--threads", str(options.threads), "--cell-timeout", str(options.cell_timeout),
                "--probe-timeout", str(options.probe_timeout),
-               "--parent", str(os.getpid()), *(["--unsafe"] if options.unsafe else [])]
+               "--parent", str(os.getpid()), *(["--unsafe"] if options.unsafe else []),
+               *(["--warm", str(warm)] if warm is not None else [])]
     env = {**os.environ, "OMP_NUM_THREADS": str(options.threads), "MKL_NUM_THREADS": str(options.threads)}
     errors = tempfile.TemporaryFile("w+")  # the process's stderr: its last line explains a failure
     # A session of its own: on a timeout the process, its kernel and its probe die together.
@@ -76,17 +77,24 @@ def grade_locally(course, students: list[str], options: GradingOptions, jobs: in
                   timeout: int) -> Iterator[Outcome]:
     """Grade `students` of `course` (a grader.course.Course), `jobs` at a time; yields each
     outcome as it finishes. Stopped early (Ctrl-C), it kills what runs."""
+    from grader.engine.grade import start_zygote
     from grader.engine.inputs import GradingInputs
 
-    inputs = GradingInputs.from_course(course).materialize()
+    grading_inputs = GradingInputs.from_course(course)
+    inputs = grading_inputs.materialize()
     queue, running = list(students), []
+    # One zygote for the batch: every submission's probe and kernel start from it, warm.
+    zygote = start_zygote(grading_inputs, inputs, options)
+    if zygote is not None:
+        zygote.write_view()
     with tempfile.TemporaryDirectory(prefix="vaelab-pool-") as scratch:
         try:
             while queue or running:
                 while queue and len(running) < jobs:
                     student = queue.pop(0)
                     running.append(_start(inputs, course.submitted_notebook(student), student,
-                                          course.submission(student).timestamp, options, Path(scratch)))
+                                          course.submission(student).timestamp, options, Path(scratch),
+                                          zygote.spool if zygote is not None else None))
                 time.sleep(0.2)
                 for process in list(running):
                     overran = time.monotonic() - process.started > timeout
@@ -110,6 +118,8 @@ def grade_locally(course, students: list[str], options: GradingOptions, jobs: in
         finally:
             for process in running:  # interrupted: stop what runs
                 os.killpg(process.process.pid, signal.SIGKILL)
+            if zygote is not None:
+                zygote.close()
 
 
 def _die_with_parent(parent: int) -> None:
@@ -138,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-timeout", type=int, default=GradingOptions.probe_timeout)
     parser.add_argument("--unsafe", action="store_true")
     parser.add_argument("--parent", type=int, default=None, help="die with this process (autograde's)")
+    parser.add_argument("--warm", type=Path, default=None, help="the spool of the batch's zygote (none: cold starts)")
     args = parser.parse_args(argv)
     if args.parent is not None:
         _die_with_parent(args.parent)
@@ -146,12 +157,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from grader.engine.grade import Submission, grade
     from grader.engine.inputs import GradingInputs
+    from grader.engine.warm import Zygote
 
     torch.set_num_threads(args.threads)
     submission = Submission(args.student, args.notebook.read_text(encoding="utf-8"), args.timestamp)
     notebook, result = grade(submission, GradingInputs.from_folder(args.inputs),
                              GradingOptions(threads=args.threads, cell_timeout=args.cell_timeout,
-                                            probe_timeout=args.probe_timeout, unsafe=args.unsafe), cache=args.inputs.parent)
+                                            probe_timeout=args.probe_timeout, unsafe=args.unsafe,
+                                            warm=args.warm is not None),
+                             cache=args.inputs.parent, zygote=Zygote.attach(args.warm) if args.warm else None)
     nbformat.write(notebook, args.out / NOTEBOOK_FILE)
     result.save(args.out / RESULT_FILE)  # last: its presence says the run went to the end
     return 0
