@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,8 +69,13 @@ CLIENT = Path(__file__).with_name("warm_client.py")
 #: Seconds the zygote may take to import and get ready.
 START_SECONDS = 180
 
-_CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWPID, _CLONE_NEWIPC = 0x00020000, 0x10000000, 0x20000000, 0x08000000
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
+_CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWPID, _CLONE_NEWIPC, _CLONE_NEWNET = (0x00020000, 0x10000000, 0x20000000,
+                                                                          0x08000000, 0x40000000)
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = (
+    1, 2, 4, 8, 32, 4096, 16384, 1 << 18)
+#: A mount's flags that a remount inside a user namespace must keep ({statvfs flag: mount flag}).
+_KEPT_FLAGS = {os.ST_NOSUID: _MS_NOSUID, os.ST_NODEV: _MS_NODEV, os.ST_NOEXEC: _MS_NOEXEC,
+               os.ST_NOATIME: 1024, os.ST_NODIRATIME: 2048, os.ST_RELATIME: 1 << 21}
 _PR_SET_DUMPABLE = 4
 
 
@@ -108,15 +114,17 @@ class Zygote:
             raise WarmUnavailable(str(err)) from err
         process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, start_new_session=True)
-        line = b""
-        ready, _, _ = select.select([process.stdout], [], [], START_SECONDS)
-        if ready:
-            line = process.stdout.readline()
-        if line.strip() != b"ready":
-            process.kill()
-            rest = process.stdout.read().decode(errors="replace") if process.wait() is not None else ""
-            shutil.rmtree(spool, ignore_errors=True)
-            raise WarmUnavailable(f"the warm sandbox did not start: {(line.decode(errors='replace') + rest).strip()[-400:]}")
+        said = []  # what it printed before `ready` (warnings of its imports, or why it failed)
+        deadline = time.monotonic() + START_SECONDS
+        while not said or said[-1] != "ready":
+            ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            line = process.stdout.readline() if ready else b""
+            if not line:  # it ended, or took too long
+                process.kill()
+                process.wait()
+                shutil.rmtree(spool, ignore_errors=True)
+                raise WarmUnavailable(f"the warm sandbox did not start: {' '.join(said).strip()[-400:] or 'no answer'}")
+            said.append(line.decode(errors="replace").strip())
         process.stdout.close()
         return cls(spool, (*read_only, grader_dir), process)
 
@@ -232,11 +240,12 @@ def _set_dumpable(value: bool) -> None:
 
 
 def _isolate(spool: Path, writable: list[str], read_only: list[str], hidden: list[str]) -> None:
-    """Make this process's view: its own user, mount, PID (for its children) and IPC namespaces;
-    a fresh /tmp; of the spool, only `writable`; of the zygote's extra read-only folders, only
+    """Make this process's view: its own user, mount, PID (for its children), IPC and network
+    namespaces; a fresh /tmp and /dev/shm, a read-only /dev; of the spool, only `writable`; of the zygote's extra read-only folders, only
     `read_only` (`hidden` ones covered by empty folders)."""
     uid, gid = os.getuid(), os.getgid()
-    _unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWPID | _CLONE_NEWIPC)
+    # a network namespace of its own too: no abstract socket shared with runs beside it
+    _unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWPID | _CLONE_NEWIPC | _CLONE_NEWNET)
     _map_ids(uid, gid)
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
     for path in writable:
@@ -261,6 +270,10 @@ def _isolate(spool: Path, writable: list[str], read_only: list[str], hidden: lis
         if os.path.isdir(path):  # (one under /tmp is gone already)
             _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_RDONLY, "mode=0755")
     _mount("tmpfs", HOLDERS, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_RDONLY, "mode=0755")
+    # the zygote's /dev is shared by its runs: a fresh /dev/shm, and nothing new in /dev
+    _mount("tmpfs", "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777")
+    kept = sum(flag for st_flag, flag in _KEPT_FLAGS.items() if os.statvfs("/dev").f_flag & st_flag)
+    _mount(None, "/dev", None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | kept)
 
 
 def _init(request: dict, fds: list[int], status_pipe: int) -> None:

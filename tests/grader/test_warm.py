@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -89,6 +90,30 @@ def test_a_run_sees_only_its_own_folder_and_a_fresh_tmp(zygote):
     assert probe.stdout.strip() == "True"  # the probe's view has it
 
 
+def test_runs_share_nothing_through_dev_or_an_abstract_socket(zygote):
+    started, _ = zygote
+    # run 1 stays up with an abstract Unix socket bound and files left in /dev/shm
+    first = Sandbox(warm=started)
+    with first.tempdir("vaelab-test-") as folder:
+        first.writable = [Path(folder)]
+        command = first.command([sys.executable, "-c",
+                                 "import socket, sys, time\n"
+                                 "open('/dev/shm/left', 'w').write('x')\n"
+                                 "try:\n    open('/dev/planted', 'w')\nexcept OSError:\n    print('dev is read-only')\n"
+                                 "s = socket.socket(socket.AF_UNIX)\ns.bind('\\0vaelab-test-channel')\ns.listen()\n"
+                                 "print('bound', flush=True)\ntime.sleep(60)"], Path(folder))
+        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=folder,
+                              env=kernel_environment({}, Path(folder), threads=1)) as beside:
+            assert beside.stdout.readline() == "dev is read-only\n" and beside.stdout.readline() == "bound\n"
+            done, _, _ = run(zygote, "import os, socket\n"
+                                     "print(os.listdir('/dev/shm'), os.path.exists('/dev/planted'))\n"
+                                     "s = socket.socket(socket.AF_UNIX)\n"
+                                     "try:\n    s.connect('\\0vaelab-test-channel')\n    print('connected')\n"
+                                     "except OSError:\n    print('alone')\n")
+            beside.kill()
+    assert done.stdout.splitlines() == ["[] False", "alone"], done.stderr
+
+
 def test_a_run_cannot_reach_the_zygote_nor_undo_its_view(zygote):
     started, _ = zygote
     done, _, _ = run(zygote, "import ctypes, json, os, signal\n"
@@ -156,3 +181,13 @@ def _sleepers(argument: str) -> list[int]:
         except OSError:
             pass
     return found
+
+
+def test_a_zygote_that_cannot_start_leaves_grading_cold_and_says_why(tmp_path, capsys):
+    missing = tmp_path / "no-such-data"
+    spools = set(Path(tempfile.gettempdir()).glob("vaelab-warm-*"))
+    with pytest.raises(warm.WarmUnavailable, match="did not start"):
+        warm.Zygote.start([missing], kernel_environment({}, tmp_path, threads=1))
+    assert warm.shared([missing], kernel_environment({}, tmp_path, threads=1), threads=1) is None
+    assert "each submission starts its own interpreters" in capsys.readouterr().err
+    assert set(Path(tempfile.gettempdir()).glob("vaelab-warm-*")) <= spools  # no spool left behind
