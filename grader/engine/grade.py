@@ -179,4 +179,7 @@ def grade(submission: Submission, inputs: GradingInputs, options: GradingOptions
         assert task.name == inputs.assignment
         for step in STEPS:
             step(run)
+    if zygote is not None and not zygote.alive:  # it died under the run: not the student's doing
+        raise warm.WarmUnavailable("the warm sandbox stopped while this submission was graded; "
+                                   "grade it again (its runs may have been cut short)")
     return run.notebook, record(run, started)

@@ -141,9 +141,15 @@ class Zygote:
 
     @property
     def alive(self) -> bool:
+        """Whether it still takes runs (for one started elsewhere: whether its socket answers)."""
         if self.process is not None:
             return self.process.poll() is None
-        return self.socket.exists()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as trial:
+            try:
+                trial.connect(str(self.socket))  # (the zygote forks a run that reads nothing and ends)
+            except OSError:
+                return False
+        return True
 
     def tempdir(self, prefix: str) -> tempfile.TemporaryDirectory:
         """A private folder for a run, in the spool (where the zygote's runs can have it)."""

@@ -170,6 +170,19 @@ def test_a_view_the_zygote_cannot_show_starts_cold(zygote, tmp_path):
     sandbox = Sandbox(read_only=[tmp_path], writable=[tmp_path], warm=started)
     command = sandbox.command([sys.executable, "-c", "pass"], tmp_path)
     assert str(warm.CLIENT) not in command and bwrap_binary() in command
+    # a zygote that no longer answers (its process died): cold too, not a run that cannot start
+    (tmp_path / "spool").mkdir()
+    gone = warm.Zygote.attach(tmp_path / "spool")
+    assert not gone.alive and attached_to(started).alive
+    with started.tempdir("vaelab-test-") as folder:
+        command = Sandbox(writable=[Path(folder)], warm=gone).command([sys.executable, "-c", "pass"], Path(folder))
+    assert str(warm.CLIENT) not in command and bwrap_binary() in command
+
+
+def attached_to(started):
+    """The zygote as a grading process of the local pool sees it (through its spool)."""
+    started.write_view()
+    return warm.Zygote.attach(started.spool)
 
 
 def _sleepers(argument: str) -> list[int]:
