@@ -3,18 +3,19 @@
 Makes a course on the built-in speakers, a class of N submissions (default 20) cycling through
 the example corpus, takes them in with `vaelab grade intake`, and grades them
 
-1. with vaelab's local pool (`--jobs` processes, one thread each), checking that every grade is
-   the one the corpus expects;
-2. on a Dask cluster started here (`dask scheduler` and `--jobs` single-thread `dask worker`
+1. with vaelab's local pool (`--jobs` processes, one thread each, warm starts), checking that
+   every grade is the one the corpus expects;
+2. with the same pool and cold starts (`--cold`: every probe and kernel from a fresh
+   interpreter, not forked from the batch's zygote): what warm starts save, and the same grades;
+3. on a Dask cluster started here (`dask scheduler` and `--jobs` single-thread `dask worker`
    processes, as on a real cluster): Dask's overhead per submission, and the same grades;
-3. with the local pool without the sandbox (`--unsafe`): the sandbox's cost;
-   and with the local pool, cold (`--cold`: every probe and kernel from a fresh interpreter,
-   not forked from the batch's zygote): what warm starts save;
+   then with the local pool without the sandbox (`--unsafe`): the sandbox's cost;
 4. with plain `nbgrader autograde`, one after another with PyTorch's default threads, in a copy
    of the course (what an instructor does without vaelab).
 
-Prints the times, vaelab's seconds per submission split into kernel start, imports and data,
-training and tests, and on paper what a class of 300 takes on 32 worker cores at the measured
+Prints this machine's matmul rate before each run (its speed may drift between them), the
+times, vaelab's seconds per submission split into kernel start, imports and data, training and
+tests, and on paper what a class of 300 takes on 32 worker cores at the measured
 per-submission figures.
 
     .venv/bin/python benchmarks/bench_grading.py [--submissions 20] [--jobs 2] [--skip-nbgrader]
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             return {s: {t: v["score"] for t, v in (results[s].tests or {}).items()} for s, name in students.items()
                     if {t: v["score"] for t, v in (results[s].tests or {}).items()} != expected[name]}
 
+        speed = {"local": matmul_gflops()}  # this VM's speed drifts: measured before each run
         started = time.perf_counter()
         results = autograde.main(course.root, jobs=args.jobs, force=True)
         ours = time.perf_counter() - started
@@ -108,19 +110,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"grades    local pool: {len(students) - len(wrong)} of {len(students)} as the example corpus "
               f"expects" + (f"; differing: {json.dumps(wrong)}" if wrong else ""))
 
-        cluster_seconds, cluster_results = on_dask(course.root, root / "dask", args.jobs)
-        same = sum(cluster_results[s].tests == results[s].tests for s in students)
-        print(f"grades    Dask cluster: {same} of {len(students)} identical to the local pool's")
-        wrong = wrong or {s: "differs on Dask" for s in students if cluster_results[s].tests != results[s].tests}
-
         cold = cold_results = None
         if not args.skip_cold:
+            speed["cold"] = matmul_gflops()
             started = time.perf_counter()
             cold_results = autograde.main(course.root, jobs=args.jobs, force=True, cold=True)
             cold = time.perf_counter() - started
             same = sum(cold_results[s].tests == results[s].tests for s in students)
             print(f"grades    cold starts: {same} of {len(students)} identical to the warm local pool's")
             wrong = wrong or {s: "differs cold" for s in students if cold_results[s].tests != results[s].tests}
+
+        speed["dask"] = matmul_gflops()
+        cluster_seconds, cluster_results = on_dask(course.root, root / "dask", args.jobs)
+        same = sum(cluster_results[s].tests == results[s].tests for s in students)
+        print(f"grades    Dask cluster: {same} of {len(students)} identical to the local pool's")
+        wrong = wrong or {s: "differs on Dask" for s in students if cluster_results[s].tests != results[s].tests}
 
         unsandboxed = None
         if not args.skip_unsafe:
@@ -131,15 +135,20 @@ def main(argv: list[str] | None = None) -> int:
         sent = inputs_mb(course)
 
     n = len(students)
-    split = {k: sum(r.seconds[k] for r in results.values()) / n
-             for k in ("kernel start", "imports and data", "training", "tests", "total")}
+
+    def per_submission(found: dict) -> dict[str, float]:
+        return {k: sum(r.seconds[k] for r in found.values()) / n
+                for k in ("kernel start", "imports and data", "training", "tests", "total")}
+
+    split = per_submission(results)
+    print("matmul before each run (GFLOP/s, 2 threads): " + ", ".join(f"{k} {v:.0f}" for k, v in speed.items()))
     print(f"local     {ours:7.1f} s for {n} submissions with --jobs {args.jobs} ({ours / n:.1f} s per submission "
           "of wall time)")
     print(f"dask      {cluster_seconds:7.1f} s for the same on {args.jobs} single-thread Dask workers here "
           f"({cluster_seconds / n:.1f} s each): Dask's overhead {(cluster_seconds - ours) / n * args.jobs:+.2f} s "
           "per submission and worker")
     if cold is not None:
-        cold_split = {k: sum(r.seconds[k] for r in cold_results.values()) / n for k in split}
+        cold_split = per_submission(cold_results)
         print(f"cold      {cold:7.1f} s for the same with cold starts ({cold / n:.1f} s each); warm starts save "
               f"{(cold - ours) / n * args.jobs:.2f} s per submission and worker")
         print("per submission, cold, inside one worker (s): " + ", ".join(f"{k} {v:.2f}" for k, v in cold_split.items()))
@@ -150,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     if plain is not None:
         print(f"nbgrader  {plain:7.1f} s for {n} submissions, one after another ({plain / n:.1f} s each); "
               f"vaelab's local pool is {plain / ours:.2f}x faster")
+    dask_split = per_submission(cluster_results)
+    print("per submission, Dask, inside one worker (s): " + ", ".join(f"{k} {v:.2f}" for k, v in dask_split.items()))
     print("per submission, inside one worker (s): " + ", ".join(f"{k} {v:.2f}" for k, v in split.items()))
     print(f"non-training time per submission: {split['total'] - split['training']:.2f} s")
     per_core = split["total"]  # one submission on one single-thread worker
