@@ -33,6 +33,7 @@ process cold, as before.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import importlib
@@ -207,8 +208,6 @@ def close_shared() -> None:
                 zygote.close()
         _shared.clear()
 
-
-import atexit  # noqa: E402  (registered once, with the registry above)
 
 atexit.register(close_shared)
 
