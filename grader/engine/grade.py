@@ -26,7 +26,6 @@ instructor's process writes the course.
 from __future__ import annotations
 
 import hashlib
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,14 +145,10 @@ def warm_zygote(inputs: GradingInputs, folder: Path, options: GradingOptions) ->
 
 def start_zygote(inputs: GradingInputs, folder: Path, options: GradingOptions) -> Zygote | None:
     """A zygote of its own for a batch of grading processes (the caller closes it), or None
-    when warm starts are off or cannot run here (said on stderr)."""
+    when warm starts are off or cannot run here."""
     if options.unsafe or not options.warm:
         return None
-    try:
-        return warm.Zygote.start(*_zygote_view(inputs, folder, options))
-    except warm.WarmUnavailable as err:
-        print(f"vaelab: {err}; each submission starts its own interpreters", file=sys.stderr)
-        return None
+    return warm.start(*_zygote_view(inputs, folder, options))
 
 
 def grade(submission: Submission, inputs: GradingInputs, options: GradingOptions = GradingOptions(),

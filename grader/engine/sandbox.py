@@ -2,7 +2,7 @@
 
 Student code runs in two processes per submission, the notebook's kernel and the probe of its
 methods; both start through `Sandbox.command(...)` (forked from a warm zygote that runs in such
-a sandbox, when there is one: grader/engine/warm.py), which puts them in
+a sandbox, when there is one: grader/engine/warm.py and zygote.py), which puts them in
 
 - a mount namespace that shows, read-only, only what a student's own installation has: the
   system's libraries, the Python installation, the kit's student packages (vaelab_core,
@@ -139,7 +139,7 @@ class Sandbox:
         for path in self.writable:
             mounts += ["--bind", str(Path(path).resolve()), str(Path(path).resolve())]
         if zygote:
-            from grader.engine.warm import HOLDERS
+            from grader.engine.zygote import HOLDERS
 
             user = os.getuid() or 65534  # root's uid 0 cannot be mapped again without privileges
             group = os.getgid() if os.getuid() else 65534
