@@ -99,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         expected = expected_scores(course)
 
         def differing(results: dict) -> dict:
-            return {s: {t: v["score"] for t, v in (results[s].tests or {}).items()} for s, name in students.items()
-                    if {t: v["score"] for t, v in (results[s].tests or {}).items()} != expected[name]}
+            scores = {s: {t: v.score for t, v in (results[s].tests or {}).items()} for s in students}
+            return {s: scores[s] for s, name in students.items() if scores[s] != expected[name]}
 
         speed = {"local": matmul_gflops()}  # this VM's speed drifts: measured before each run
         started = time.perf_counter()

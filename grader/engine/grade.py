@@ -126,7 +126,7 @@ def record(run: Run, started: float) -> GradingResult:
     return GradingResult(
         student=run.submission.student, assignment=run.inputs.assignment,
         submission_sha256=run.submission.sha256, timestamp=run.submission.timestamp, flags=run.flags,
-        problems=run.problems, tests={test: verdict.as_dict() for test, verdict in run.verdicts.items()},
+        problems=run.problems, tests=dict(run.verdicts),
         records=run.records, threads=run.options.threads,
         seconds={**{k: round(v, 2) for k, v in run.seconds.items()}, "total": round(time.perf_counter() - started, 2)})
 

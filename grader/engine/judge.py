@@ -12,50 +12,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
 
 import torch
 
+from grader.engine.result import Check, Verdict  # Check: the judges of grading.py import it from here
 from vaelab_core.records import read_records
 
-
-@dataclass(frozen=True)
-class Check:
-    """One judged property of a test: its points, whether it passed, and the text shown."""
-
-    points: float
-    passed: bool
-    passed_text: str  # shown when it passed
-    failed_text: str  # shown when it failed: what was expected, what came, the likely cause
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "passed", bool(self.passed))  # numpy and torch booleans too
-        object.__setattr__(self, "points", float(self.points))
-
-
-@dataclass
-class Verdict:
-    """The outcome of one test cell."""
-
-    test: str
-    max_points: float
-    checks: list[Check] = field(default_factory=list)
-    error: str | None = None  # the test could not be run (the probe or the judge failed)
-
-    @property
-    def score(self) -> float:
-        return sum(c.points for c in self.checks if c.passed) if self.error is None else 0.0
-
-    @property
-    def messages(self) -> list[str]:
-        """The failures, one line each (for the export, the report and the feedback)."""
-        if self.error is not None:
-            return [self.error]
-        return [c.failed_text for c in self.checks if not c.passed]
-
-    def as_dict(self) -> dict:
-        return {"score": self.score, "max": self.max_points, "messages": self.messages,
-                "checks": [asdict(c) for c in self.checks], "error": self.error}
+__all__ = ["Check", "Verdict", "feedback_text", "judge_tests", "step", "tensor_close", "write_verdicts"]
 
 
 def tensor_close(mine, ref, rtol: float = 1e-4, atol: float = 1e-4) -> bool:
@@ -71,26 +34,27 @@ def judge_tests(rules, points: dict[str, float], probes: dict[str, dict], refere
     """A verdict per test of `points` ({test id: max points}), with the assignment's judges."""
     verdicts = {}
     for test, max_points in points.items():
-        verdict = Verdict(test, max_points)
         judge = rules.JUDGES.get(test)
+        checks, error = [], None
         try:
             if judge is None:
-                verdict.error = "this test has no judge in the assignment's grading rules (instructor: see grading.py)."
+                error = "this test has no judge in the assignment's grading rules (instructor: see grading.py)."
             elif test in rules.METHOD_TESTS:
                 probe = probes.get(test, {"error": "the method could not be probed."})
                 if "error" in probe:
-                    verdict.error = probe["error"]
+                    error = probe["error"]
                 else:
-                    verdict.checks = judge(probe, reference_probes[test])
+                    checks = judge(probe, reference_probes[test])
             else:
-                verdict.checks = judge(records.get(test), bands[test])
+                checks = judge(records.get(test), bands[test])
         except Exception as err:  # a judge tripping over malformed data is the submission's loss
-            verdict.error = f"the results could not be judged ({type(err).__name__}); see the cell's output above it."
-        total = sum(c.points for c in verdict.checks)
-        if verdict.error is None and not math.isclose(total, max_points):
+            error = f"the results could not be judged ({type(err).__name__}); see the cell's output above it."
+        checks = tuple(checks)
+        total = sum(c.points for c in checks)
+        if error is None and not math.isclose(total, max_points):
             raise AssertionError(f"grading.py: the checks of {test} add up to {total} points, the notebook "
                                  f"gives it {max_points}: make them agree.")
-        verdicts[test] = verdict
+        verdicts[test] = Verdict.judged(test, max_points, checks, error)
     return verdicts
 
 

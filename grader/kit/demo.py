@@ -105,7 +105,7 @@ def grade_examples(root: Path, name: str, speaker_a: Path, speaker_b: Path, solu
     print(f"\n{'student':<12}" + "".join(f"{t.removeprefix('test_')[:10]:>{width}}" for t in tests)
           + "   total  as expected")
     for student in sorted(results):
-        scores = {t: v["score"] for t, v in (results[student].tests or {}).items()}
+        scores = {t: v.score for t, v in (results[student].tests or {}).items()}
         mark = "yes" if scores == expected.get(student) else "NO"
         print(f"{student:<12}" + "".join(f"{scores.get(t, 0):>{width}g}" for t in tests)
               + f"{sum(scores.values()):>8g}  {mark}")

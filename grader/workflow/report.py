@@ -75,10 +75,10 @@ def failure_messages(table: ClassTable, top: int = TOP_MESSAGES) -> list[tuple[s
     counts: Counter[str] = Counter()
     sources: dict[str, set[str]] = {}
     for row in table.rows:
-        for grade_id, test in (row.result.tests.items() if row.result else ()):
-            if test["score"] >= test["max"] - 1e-9:
+        for grade_id, verdict in ((row.result.tests or {}).items() if row.result else ()):
+            if verdict.full_points:
                 continue
-            for message in test["messages"]:
+            for message in verdict.messages:
                 counts[message] += 1
                 sources.setdefault(message, set()).add(grade_id)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]

@@ -34,7 +34,7 @@ from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config
 
 from grader.course import COURSE_ID, CONFIG_NAME
-from grader.engine.result import GRADED, RESULT_FILE, Cut, GradingResult, Problem
+from grader.engine.result import GRADED, RESULT_FILE, Cut, GradingResult, Problem, Verdict
 from grader.engine.environment import nbgrader_tools
 
 ASSIGNMENT = "vae_speech"
@@ -77,7 +77,7 @@ def source_notebook() -> nbformat.NotebookNode:
 def _result(status: str, scores: dict[str, float], messages: dict[str, list[str]],
             flags: list[str] = ()) -> dict:
     points = {grade_id: p for grade_id, p, kind in PARTS if kind == "code"}
-    tests = {grade_id: {"score": score, "max": points[grade_id], "messages": messages.get(grade_id, [])}
+    tests = {grade_id: Verdict(grade_id, score, points[grade_id], tuple(messages.get(grade_id, ())))
              for grade_id, score in scores.items()}
     problems = [] if status == GRADED else [Problem(Cut.SUBMISSION_TIME, status)]
     return GradingResult(student="", assignment=ASSIGNMENT, submission_sha256="0" * 64, flags=list(flags),

@@ -233,8 +233,8 @@ def test_formgrader_shows_each_autograded_part_with_its_points_and_messages(hand
     for name, grade in hand_graded["before"].items():
         if grade["type"] != "code":
             continue
-        assert float(seen["auto"][name]) == grade["auto"] == result.tests[name]["score"], name
-        for message in result.tests[name]["messages"]:
+        assert float(seen["auto"][name]) == grade["auto"] == result.tests[name].score, name
+        for message in result.tests[name].messages:
             assert message.strip() in seen["cell_text"][name], (name, message)
 
 

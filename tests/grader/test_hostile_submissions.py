@@ -139,7 +139,7 @@ def test_the_sandbox_kept_the_course_and_the_solutions_out_of_reach(graded):
 def test_a_crash_keeps_the_points_graded_before_it(graded):
     result = graded["results"]["osexit"]
     assert "kernel died" in result.status
-    assert result.tests["test_training"]["score"] == 3 and result.tests["test_seeds"]["score"] == 0
+    assert result.tests["test_training"].score == 3 and result.tests["test_seeds"].score == 0
 
 
 def test_no_produced_file_holds_a_hidden_line(graded):

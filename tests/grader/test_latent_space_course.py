@@ -46,11 +46,11 @@ def test_every_example_gets_its_expected_score_per_part(graded):
 
 def test_a_mistake_costs_its_own_function_and_says_why(graded):
     tests = graded["results"]["additive"].tests
-    assert tests["test_move_factor"]["score"] == 0
-    assert "old coordinates" in json.dumps(tests["test_move_factor"])
-    assert tests["test_lerp"]["score"] == tests["test_lerp"]["max"]  # not touched by this student
+    assert tests["test_move_factor"].score == 0
+    assert "old coordinates" in json.dumps(tests["test_move_factor"].as_dict())
+    assert tests["test_lerp"].full_points  # not touched by this student
     blank = graded["results"]["blank"].tests
-    assert sum(t["score"] for t in blank.values()) == 0
+    assert sum(t.score for t in blank.values()) == 0
 
 
 def test_feedback_shows_no_solution_line(graded):

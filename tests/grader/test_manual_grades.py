@@ -14,7 +14,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from grader.course import Course
-from grader.engine.result import GradingResult
+from grader.engine.result import GradingResult, Verdict
 from grader.kit.example_submissions import write_report_pdf
 from grader.workflow import export
 from grader.workflow.manual_grades import LINK_MARK, REPORT
@@ -38,7 +38,7 @@ def autograded(course: Course, sha256: str) -> GradingResult:
     """What a worker leaves for the student: the notebook (every test passes) and its result."""
     nbformat.write(source_notebook(), course.autograded_dir(STUDENT) / NOTEBOOK)
     return GradingResult(student=STUDENT, assignment=ASSIGNMENT, submission_sha256=sha256,
-                         tests={"test_build": {"score": 2, "max": 2, "messages": []}})
+                         tests={"test_build": Verdict("test_build", 2, 2)})
 
 
 def answer(course: Course) -> tuple[float | None, bool]:
