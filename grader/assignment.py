@@ -41,12 +41,23 @@ RULES_REQUIRED = {
     "make_bands": "make_bands(records, reference namespace, speakers) -> {result test: band}",
     "summary": "summary(results.json of a run) -> text printed by vaelab demo",
 }
-#: Names grading.py may define, with their meaning when it does not.
+
+
+def _no_course_data(folder: Path) -> dict[str, Path]:
+    """The default `course_data`: the lab needs no data beyond the two speaker sets."""
+    return {}
+
+
+#: Names grading.py may define: {name: (its value when grading.py does not define it, what it is)}.
+#: Loading the rules sets each missing one to its default, so that callers read `rules.NAME`.
 RULES_OPTIONAL = {
-    "MODEL_CLASS": "name of a class the notebook must define before it is probed (none: a lab of functions)",
-    "TRAINING_CELLS": "grade ids of the cells counted as training in the timings (none: no training)",
-    "STUDENT_WORK": "what the student fills in, as the top of the student bundle's INSTALL.md says",
-    "course_data": "course_data(data folder) -> {environment variable: path}: data made for the course",
+    "MODEL_CLASS": (None, "name of the class the notebook must define before it is probed (None: a lab of "
+                    "functions)"),
+    "TRAINING_CELLS": ((), "grade ids of the cells counted as training in the timings (none: no training)"),
+    "STUDENT_WORK": (None, "what the student fills in, as the top of the student bundle's INSTALL.md says "
+                     "(None: grader/kit/student_bundle.py's DEFAULT_WORK)"),
+    "course_data": (_no_course_data, "course_data(data folder) -> {environment variable: path}: data made for "
+                    "the course (default: none)"),
 }
 #: examples.py, the assignment's example submissions, must define these.
 EXAMPLES_REQUIRED = {
@@ -100,7 +111,7 @@ class Assignment:
         if not self.grading_path.is_file():
             raise ReferenceError(f"{self.grading_path}: missing. Each assignment folder holds its grading "
                                  "rules (grading.py: reference cells, probes, judges, bands).")
-        return _load_checked(self.grading_path, f"vaelab_grading_{self.name}", RULES_REQUIRED)
+        return _load_checked(self.grading_path, f"vaelab_grading_{self.name}", RULES_REQUIRED, RULES_OPTIONAL)
 
     def examples(self) -> types.ModuleType:
         """The assignment's example submissions (`examples.py`: EXAMPLES, make_submission)."""
@@ -145,9 +156,11 @@ def notebook_cells(path: Path) -> list[dict]:
     return cells
 
 
-def _load_checked(path: Path, name: str, required: dict[str, str]) -> types.ModuleType:
+def _load_checked(path: Path, name: str, required: dict[str, str],
+                  optional: dict[str, tuple[object, str]] | None = None) -> types.ModuleType:
     """`path` loaded as module `name`, once per process and content (a changed file is loaded
-    again); raises ReferenceError naming each required name it lacks, and what that name is."""
+    again); raises ReferenceError naming each required name it lacks, and what that name is.
+    Each `optional` name it lacks is set to its default ({name: (default, what it is)})."""
     import hashlib
 
     key = (name, hashlib.sha256(path.read_bytes()).hexdigest())
@@ -157,6 +170,9 @@ def _load_checked(path: Path, name: str, required: dict[str, str]) -> types.Modu
         if missing:
             raise ReferenceError(f"{path} does not define: " + "; ".join(missing)
                                  + ". See solutions/README.md for the assignment plug-in.")
+        for optional_name, (default, _) in (optional or {}).items():
+            if not hasattr(module, optional_name):
+                setattr(module, optional_name, default)
         _loaded[key] = module
     return _loaded[key]
 

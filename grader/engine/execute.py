@@ -248,5 +248,5 @@ def step(run) -> None:
                         sandbox=run.sandbox, keep_going=True)
     run.notebook = kernel.notebook
     run.problems += cuts(kernel, run.options.cell_timeout, run.sandbox.limits.data_bytes)
-    for kind, seconds in cell_seconds(kernel.notebook, getattr(run.rules, "TRAINING_CELLS", ()), started).items():
+    for kind, seconds in cell_seconds(kernel.notebook, run.rules.TRAINING_CELLS, started).items():
         run.seconds[kind] += seconds

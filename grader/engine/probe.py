@@ -117,7 +117,7 @@ def probe_notebook(notebook_path: Path, assignment_dir: Path, seconds: float = P
             student, errors = {}, [cuts[-1]]
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-        model_class = getattr(rules, "MODEL_CLASS", None)
+        model_class = rules.MODEL_CLASS
         if model_class is not None and model_class not in student:
             reason = f"the notebook does not define {model_class}" + (f" ({errors[0]})" if errors else "") + "."
             return {"tests": {test: {"error": reason} for test in rules.METHOD_TESTS}, "cuts": cuts}

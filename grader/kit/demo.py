@@ -68,7 +68,7 @@ def run_lab(name: str, out: Path, speaker_a: Path, speaker_b: Path, solutions: P
     print(f"running {source} on A = {speaker_a}, B = {speaker_b} ...")
     rules = task.rules()
     # the lab's own data (latent_space's sweeps) made in the demo's folder, as a course would
-    made = rules.course_data(out / "data") if hasattr(rules, "course_data") else {}
+    made = rules.course_data(out / "data")
     data = {"VAELAB_SPEAKER_A": str(speaker_a.resolve()), "VAELAB_SPEAKER_B": str(speaker_b.resolve()),
             **{name: str(path) for name, path in made.items()}}
     try:

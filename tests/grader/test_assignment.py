@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from grader.assignment import RULES_REQUIRED, ReferenceError, assignment, default_solutions
+from grader.assignment import RULES_OPTIONAL, RULES_REQUIRED, ReferenceError, assignment, default_solutions
 
 
 def _copy(tmp_path, name="vae_speech"):
@@ -39,7 +39,27 @@ def test_a_lab_of_functions_needs_no_model_class(tmp_path):
     task = _copy(tmp_path)
     source = task.grading_path.read_text()
     task.grading_path.write_text(source.replace('\nMODEL_CLASS = "SpeechVAE"', "\n"))
-    assert not hasattr(task.rules(), "MODEL_CLASS")
+    assert task.rules().MODEL_CLASS is None
+
+
+def test_the_optional_names_get_their_defaults_when_loaded(tmp_path):
+    task = _copy(tmp_path)  # vae_speech's rules name no STUDENT_WORK and no course_data
+    source = task.grading_path.read_text()
+    for line in ('\nMODEL_CLASS = "SpeechVAE"',
+                 '\nTRAINING_CELLS = ("train_scratch", "seeds", "pretrained", "finetune", "cross")'):
+        assert line in source
+        source = source.replace(line, "\n")
+    task.grading_path.write_text(source)
+    rules = task.rules()
+    assert (rules.MODEL_CLASS, rules.TRAINING_CELLS, rules.STUDENT_WORK) == (None, (), None)
+    assert rules.course_data(tmp_path / "data") == {}
+    assert {name: getattr(rules, name) for name in RULES_OPTIONAL} == \
+        {name: default for name, (default, _) in RULES_OPTIONAL.items()}
+
+
+def test_a_defined_optional_name_is_kept():
+    rules = assignment(default_solutions(), "vae_speech").rules()
+    assert rules.MODEL_CLASS == "SpeechVAE" and rules.TRAINING_CELLS
 
 
 def test_the_reference_cells_are_read_as_nbformat_reads_them(tmp_path):
