@@ -11,7 +11,7 @@ fast, before any audio is decoded):
    (`data_prep.preprocess.wave_to_sequences`, the function students comment in section 2.5.1);
    `keep_usable`: unreadable, silent and too-short files are skipped with their reason;
 4. `split_by_utterance`: train/eval by whole files, never chunks, so no eval sequence shares a
-   recording with a training one (DESIGN.md);
+   recording with a training one (neighbouring chunks of one recording are near copies);
 5. `make_manifest`, then `save_dataset`: the arrays and the manifest (sources with checksums,
    parameters, split, counts, package versions), atomically and with deterministic bytes;
 6. `report`: what was read, cut, split and written, and how fast.

@@ -2,7 +2,7 @@
 
 Verbs are found through the `vaelab.commands` entry-point group, so each package registers
 its own role's commands (data_prep: `data`; grader: `labs`, `demo`, `pretrain`, `grade`) and
-this package never imports the others (DESIGN.md: directions between packages).
+this package never imports the others (data_prep and grader build on vaelab_core, never the reverse).
 
 One convention for every package: a package's `cli.py` declares its verbs with `add_verb`,
 naming the function that does the work and its options. The function is also the Python API;

@@ -1,7 +1,7 @@
 """The lab contract in numbers: the one place that defines them.
 
 Everything that touches audio, spectrograms or the model reads these constants from here
-(handout section 2.1; DESIGN.md, "The lab contract"). Change a number here and every part of
+(handout section 2.1; README.md, "The lab"). Change a number here and every part of
 the kit follows; hard-code one anywhere else and the parts drift apart.
 """
 

@@ -1,6 +1,6 @@
 """The training engine students call: train, evaluate, five seeds, fine-tune, cross-evaluate.
 
-Losses are the negative ELBO per frame (handout eq. (6), DESIGN.md "Loss"): each epoch's
+Losses are the negative ELBO per frame (handout eq. (6), constants included): each epoch's
 value is the average over all frames of that epoch. A history is a plain dict, so it goes
 into checkpoints and `results.json` as it is:
 

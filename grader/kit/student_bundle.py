@@ -48,7 +48,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Package data: the pre-trained checkpoint that `vaelab_core.checkpoints.load_pretrained` reads.
 PACKAGE_DATA = {"vaelab_core": ["pretrained/*.pt"]}
 
-#: Top-level modules that must never be imported by what a student installs (DESIGN.md, "The house").
+#: Top-level modules that must never be imported by what a student installs: they hold the reference
+#: and the hidden tests, and a student who has the whole wheel must still have neither.
 FORBIDDEN_IMPORTS = ("grader", "solutions")
 
 #: Markers of nbgrader's source notebooks: a released student notebook has none of them.
@@ -125,7 +126,7 @@ def _runtime_dependencies(stage: Path, root_requirements: list[str]) -> list[str
     if leaks:
         where = "; ".join(f"{name} in {', '.join(sorted(files))}" for name, files in sorted(leaks.items()))
         raise VaelabError(f"the student wheel must not depend on instructor code, but {where} imports it. "
-                          "Move what the student side needs into vaelab_core (DESIGN.md, 'The house').")
+                          "Move what the student side needs into vaelab_core, which imports neither.")
     by_name = {_requirement_name(req): req for req in root_requirements}
     import_to_dists = packages_distributions()  # e.g. {"IPython": ["ipython"], "yaml": ["PyYAML"]}
     third_party = sorted(set(imported) - set(STUDENT_PACKAGES) - set(sys.stdlib_module_names))

@@ -1,5 +1,5 @@
 """Headless Chromium for the tests of what a person sees in a browser: nbgrader's formgrader,
-the feedback pages and the class report (DESIGN.md, "Decisions already taken").
+the feedback pages and the class report: what a person sees in a browser is tested in a real one.
 
 Chromium and its driver come from Debian's packages (`apt-get install -y chromium
 chromium-driver`; `.ci/run` installs them when they are missing), Selenium from PyPI (the `dev`
