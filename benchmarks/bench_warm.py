@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         inputs = GradingInputs.from_course(course)
         folder = inputs.materialize()
         started = time.perf_counter()
-        zygote = engine.warm_zygote(inputs, folder, engine.GradingOptions())
+        zygote = engine.zygote_for(inputs, folder, engine.GradingOptions())
         print(f"zygote    started in {time.perf_counter() - started:.2f} s (once per batch, or per Dask worker)")
         if zygote is None:
             print("warm starts are not available here")

@@ -18,6 +18,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
 
+from grader.engine.probe import setup_cells
 from grader.engine.result import Cut, Problem
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.errors import VaelabError
@@ -151,6 +152,10 @@ def run_kernel(notebook: nbformat.NotebookNode, workdir: Path, env: dict[str, st
             client.execute(env=env)
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
             run.failure = err
+        except RuntimeError as err:  # the kernel did not start ("Kernel died before replying to kernel_info")
+            if any(cell.get("execution_count") for cell in notebook.cells):
+                raise
+            run.failure = err
         finally:
             if watchdog is not None:
                 watchdog.done.set()
@@ -240,6 +245,22 @@ def cell_seconds(notebook: nbformat.NotebookNode, training_cells: tuple[str, ...
     return seconds
 
 
+def grader_failure(run: KernelRun) -> str | None:
+    """Why a graded kernel failed before the student's first cell ran, or None: it did not start,
+    or a locked setup cell (the instructor's code, restored) raised. Then the environment, not the
+    submission, is at fault (grader/engine/grade.py grades it again cold)."""
+    cells = run.notebook.cells
+    setup = setup_cells(cells)
+    if run.failure is not None and not any(cell.get("execution_count") for cell in cells[setup:]):
+        return f"the kernel stopped before the student's first cell: {str(run.failure).strip()[-300:]}"
+    for index, cell in enumerate(cells[:setup]):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return (f"setup cell {index} ({_cell_name(run.notebook, index)}) raised "
+                        f"{output.get('ename')}: {str(output.get('evalue'))[:300]}")
+    return None
+
+
 def step(run) -> None:
     """The engine's step 3 (grader/engine/grade.py): the whole restored notebook in a sandboxed
     kernel, on the course's data; overrunning and failing cells do not stop it."""
@@ -247,6 +268,7 @@ def step(run) -> None:
     kernel = run_kernel(run.notebook, run.workdir, run.environment, run.options.cell_timeout,
                         sandbox=run.sandbox, keep_going=True)
     run.notebook = kernel.notebook
+    run.grader_failure = run.grader_failure or grader_failure(kernel)
     run.problems += cuts(kernel, run.options.cell_timeout, run.sandbox.limits.data_bytes)
     for kind, seconds in cell_seconds(kernel.notebook, run.rules.TRAINING_CELLS, started).items():
         run.seconds[kind] += seconds

@@ -87,6 +87,8 @@ class Run:
     verdicts: dict = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
         ("kernel start", "imports and data", "training", "tests"), 0.0))
+    grader_failure: str | None = None  # why the probe or kernel failed before the student's first cell
+    cold_retry: str | None = None      # why this is a second run, cold (the first one's grader_failure)
 
     @property
     def task(self):
@@ -127,28 +129,36 @@ def record(run: Run, started: float) -> GradingResult:
         student=run.submission.student, assignment=run.inputs.assignment,
         submission_sha256=run.submission.sha256, timestamp=run.submission.timestamp, flags=run.flags,
         problems=run.problems, tests=dict(run.verdicts),
-        records=run.records, threads=run.options.threads,
+        records=run.records, threads=run.options.threads, cold_retry=run.cold_retry,
         seconds={**{k: round(v, 2) for k, v in run.seconds.items()}, "total": round(time.perf_counter() - started, 2)})
 
 
-def _zygote_view(inputs: GradingInputs, folder: Path, options: GradingOptions) -> tuple[list[Path], dict[str, str]]:
+def zygote_for(inputs: GradingInputs, folder: Path, options: GradingOptions, private: bool = False) -> Zygote | None:
+    """The one place that decides whether a submission's probe and kernel start warm: None (cold)
+    when the options say so (--cold, or --unsafe: no sandbox to fork into) or a zygote cannot
+    run here; else this process's zygote for the inputs (started on first use, then kept), or
+    with `private` one of its own for a batch, which the caller closes. A process that the
+    zygote cannot show its view to still starts cold (warm.Zygote.serves)."""
+    if options.unsafe or not options.warm:
+        return None
     data = folder / "data"
-    return [data], kernel_environment(inputs.data(folder), data, options.threads)
+    return warm.open_zygote([data], kernel_environment(inputs.data(folder), data, options.threads), options.threads,
+                            private=private)
 
 
-def warm_zygote(inputs: GradingInputs, folder: Path, options: GradingOptions) -> Zygote | None:
-    """This process's zygote for these inputs (started on first use, then kept), or None."""
-    if options.unsafe or not options.warm:
-        return None
-    return warm.shared(*_zygote_view(inputs, folder, options), options.threads)
-
-
-def start_zygote(inputs: GradingInputs, folder: Path, options: GradingOptions) -> Zygote | None:
-    """A zygote of its own for a batch of grading processes (the caller closes it), or None
-    when warm starts are off or cannot run here."""
-    if options.unsafe or not options.warm:
-        return None
-    return warm.start(*_zygote_view(inputs, folder, options))
+def _run_steps(submission: Submission, inputs: GradingInputs, options: GradingOptions, folder: Path,
+               zygote: Zygote | None) -> Run:
+    sandbox = Sandbox(read_only=[folder / "data"], unsafe=options.unsafe, warm=zygote)
+    with sandbox.tempdir(f"vaelab-grade-{submission.student}-") as tmp:
+        workdir = Path(tmp)
+        (workdir / "outputs").mkdir()
+        sandbox.writable = [workdir]
+        run = Run(submission, inputs, options, folder, workdir, nbformat.reads(submission.notebook, as_version=4),
+                  sandbox)
+        assert run.task.name == inputs.assignment
+        for step in STEPS:
+            step(run)
+    return run
 
 
 def grade(submission: Submission, inputs: GradingInputs, options: GradingOptions = GradingOptions(),
@@ -156,25 +166,22 @@ def grade(submission: Submission, inputs: GradingInputs, options: GradingOptions
     """Grade one submission; returns the graded notebook and its record.
 
     cache: where the inputs are materialized (default: the system's temporary folder).
-    zygote: where the probe and the kernel start from (default: this process's own for the
-    inputs, started on first use, unless options.warm is off or the sandbox is unsafe).
+    zygote: where the probe and the kernel start from (default: `zygote_for` decides).
+
+    A warm run that failed for a reason of the grader's, before the student's first cell ran
+    (the environment not visible in the fork, the zygote gone), is graded again cold, once; the
+    record says so (GradingResult.cold_retry). A student's code cannot cause that: nothing of
+    it has run when those failures happen, and the zygote is out of its reach.
     """
     started = time.perf_counter()
     folder = inputs.materialize(cache)
     if zygote is None:
-        zygote = warm_zygote(inputs, folder, options)
-    sandbox = Sandbox(read_only=[folder / "data"], unsafe=options.unsafe, warm=zygote)
-    with sandbox.tempdir(f"vaelab-grade-{submission.student}-") as tmp:
-        workdir = Path(tmp)
-        (workdir / "outputs").mkdir()
-        task = inputs.task(folder)
-        sandbox.writable = [workdir]
-        run = Run(submission, inputs, options, folder, workdir, nbformat.reads(submission.notebook, as_version=4),
-                  sandbox)
-        assert task.name == inputs.assignment
-        for step in STEPS:
-            step(run)
-    if zygote is not None and not zygote.alive:  # it died under the run: not the student's doing
-        raise warm.WarmUnavailable("the warm sandbox stopped while this submission was graded; "
-                                   "grade it again (its runs may have been cut short)")
+        zygote = zygote_for(inputs, folder, options)
+    run = _run_steps(submission, inputs, options, folder, zygote)
+    reason = run.grader_failure
+    if zygote is not None and reason is None and not zygote.alive:
+        reason = "the warm sandbox stopped while this submission was graded"
+    if zygote is not None and reason is not None:
+        run = _run_steps(submission, inputs, options, folder, None)
+        run.cold_retry = reason
     return run.notebook, record(run, started)

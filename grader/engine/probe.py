@@ -20,11 +20,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from grader.engine.result import Cut, Problem
+from grader.engine.view import GRADER_DIR
 
 #: Seconds one method may take in the probe (the lab's methods take milliseconds); the code
 #: cells up to the model cell may take CODE_FACTOR times as long (imports, data).
@@ -41,10 +43,26 @@ class _ProbeTimeout(BaseException):
     cannot swallow it)."""
 
 
-def _student_namespace(cells: list[dict], until: str) -> tuple[dict, list[str]]:
+#: The file the probe leaves beside its answers when the student's first cell starts.
+STUDENT_CODE_STARTED = "student-code-started"
+
+
+def setup_cells(cells: list) -> int:
+    """How many cells come before the first code cell a student can write: the notebook's locked
+    setup (the instructor's code, restored by step 1). An error there is the grader's, not the
+    student's: the environment, not the submission, is at fault."""
+    for index, cell in enumerate(cells):
+        nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") == "code" and not nbgrader.get("locked"):
+            return index
+    return len(cells)
+
+
+def _student_namespace(cells: list[dict], until: str, started: Path | None = None) -> tuple[dict, list[str], int]:
     """Run the code cells (grader.assignment.notebook_cells) up to and including the cell `until`,
-    like a kernel would (IPython syntax turned into Python, magics ignored). Returns the namespace
-    and the errors."""
+    like a kernel would (IPython syntax turned into Python, magics ignored). Returns the namespace,
+    the errors, and how many of them the locked setup cells raised (they come first); `started`
+    is created when the student's first cell starts (`setup_cells`)."""
     from IPython.core.inputtransformer2 import TransformerManager
 
     class _NoShell:  # `%matplotlib inline` and friends become calls to get_ipython(): ignore them
@@ -54,7 +72,10 @@ def _student_namespace(cells: list[dict], until: str) -> tuple[dict, list[str]]:
     namespace = {"__name__": "__main__", "get_ipython": _NoShell}
     errors = []
     transform = TransformerManager().transform_cell
+    setup, setup_errors = setup_cells(cells), 0
     for index, cell in enumerate(cells):
+        if index == setup and started is not None:
+            started.touch()
         nbgrader = cell["metadata"].get("nbgrader", {})
         grade_id = nbgrader.get("grade_id")
         is_test = nbgrader.get("grade") and not nbgrader.get("solution")
@@ -66,9 +87,10 @@ def _student_namespace(cells: list[dict], until: str) -> tuple[dict, list[str]]:
             except BaseException as err:  # SystemExit and KeyboardInterrupt from student code too
                 errors.append(f"cell {index} ({grade_id or 'code'}) raised {type(err).__name__}: "
                               f"{str(err)[:ERROR_CHARS]}")
+                setup_errors += index < setup
         if grade_id == until:
             break
-    return namespace, errors
+    return namespace, errors, setup_errors
 
 
 def _timeout(signum, frame):
@@ -96,9 +118,11 @@ def _plain(value):
     return str(value)[:ERROR_CHARS]
 
 
-def probe_notebook(notebook_path: Path, assignment_dir: Path, seconds: float = PROBE_SECONDS) -> dict:
-    """{"tests": {test: probe result or {"error": text}}, "cuts": [what overran]} for the
-    submission at `notebook_path`; `seconds` per method."""
+def probe_notebook(notebook_path: Path, assignment_dir: Path, seconds: float = PROBE_SECONDS,
+                   started: Path | None = None) -> dict:
+    """{"tests": {test: probe result or {"error": text}}, "cuts": [what overran], "setup": [errors
+    of the locked setup cells]} for the submission at `notebook_path`; `seconds` per method;
+    `started` is created when the student's first cell starts."""
     from grader.assignment import Assignment, notebook_cells
 
     task = Assignment(assignment_dir.parent, assignment_dir.name)
@@ -110,22 +134,23 @@ def probe_notebook(notebook_path: Path, assignment_dir: Path, seconds: float = P
         signal.setitimer(signal.ITIMER_REAL, CODE_FACTOR * seconds)
         cuts = []
         try:
-            student, errors = _student_namespace(cells, rules.STUDENT_CODE_UNTIL)
+            student, errors, setup = _student_namespace(cells, rules.STUDENT_CODE_UNTIL, started)
         except _ProbeTimeout:
             cuts.append(f"the notebook's code up to cell {rules.STUDENT_CODE_UNTIL} ran longer than "
                         f"{CODE_FACTOR * seconds:g} s in the probe; its methods could not be called")
-            student, errors = {}, [cuts[-1]]
+            student, errors, setup = {}, [cuts[-1]], 0
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+        setup = errors[:setup]
         model_class = rules.MODEL_CLASS
         if model_class is not None and model_class not in student:
             reason = f"the notebook does not define {model_class}" + (f" ({errors[0]})" if errors else "") + "."
-            return {"tests": {test: {"error": reason} for test in rules.METHOD_TESTS}, "cuts": cuts}
+            return {"tests": {test: {"error": reason} for test in rules.METHOD_TESTS}, "cuts": cuts, "setup": setup}
         tests = call_probes(rules, student, reference, seconds)
         overran = [test for test, result in tests.items() if result.get("error", "").startswith(OVERRAN)]
         if overran:
             cuts.append(f"{', '.join(overran)}: the method ran longer than {seconds:g} s in the probe")
-        return {"tests": tests, "cuts": cuts}
+        return {"tests": tests, "cuts": cuts, "setup": setup}
 
 
 def call_probes(rules, student: dict, reference: dict, seconds: float = PROBE_SECONDS) -> dict[str, dict]:
@@ -148,12 +173,21 @@ def call_probes(rules, student: dict, reference: dict, seconds: float = PROBE_SE
     return results
 
 
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """What probing a submission gave (step 2's output)."""
+
+    tests: dict[str, dict]             # test -> the probe's answers, or {"error": why}
+    problems: list[Problem]            # the limits that cut it
+    grader_failure: str | None = None  # the probe failed before the student's first cell: why
+
+
 def run_probes(notebook_path: Path, task, env: dict[str, str], sandbox=None,
-               timeout: float = 300, seconds: float = PROBE_SECONDS) -> tuple[dict[str, dict], list[Problem]]:
+               timeout: float = 300, seconds: float = PROBE_SECONDS) -> ProbeOutcome:
     """Probe a submission in a child process (in `sandbox`, a grader.engine.sandbox.Sandbox, when
-    given), `seconds` per method; returns ({test: result}, the limits that cut it). A probe
-    process that dies or overruns `timeout` gives every method test the reason, and grading
-    goes on.
+    given), `seconds` per method. A probe process that dies or overruns `timeout` gives every
+    method test the reason, and grading goes on; one that failed before the student's first
+    cell ran (an import of the setup, the sandbox) says so in `grader_failure`.
 
     The child sees a private folder holding the submission, the assignment's grading rules and
     the reference's cells, nothing else of the solutions or the course.
@@ -164,6 +198,7 @@ def run_probes(notebook_path: Path, task, env: dict[str, str], sandbox=None,
     import nbformat
 
     rules = task.rules()
+    grader_failure = None
     with (sandbox.tempdir("vaelab-probe-") if sandbox is not None else
           tempfile.TemporaryDirectory(prefix="vaelab-probe-")) as tmp:
         tmp = Path(tmp)
@@ -176,8 +211,7 @@ def run_probes(notebook_path: Path, task, env: dict[str, str], sandbox=None,
         command = [sys.executable, "-m", "grader.engine.probe", str(tmp / "submission.ipynb"), str(folder), str(out),
                    "--seconds", str(seconds)]
         if sandbox is not None:
-            grader_dir = Path(__file__).resolve().parents[1]  # the grader package
-            sandbox = dataclasses.replace(sandbox, read_only=[grader_dir], writable=[tmp])
+            sandbox = dataclasses.replace(sandbox, read_only=[GRADER_DIR], writable=[tmp])
             command = sandbox.command(command, tmp)
         try:
             finished = subprocess.run(command, env=env, cwd=tmp, stdin=subprocess.DEVNULL,
@@ -189,7 +223,9 @@ def run_probes(notebook_path: Path, task, env: dict[str, str], sandbox=None,
             if finished.returncode == 0 and out.is_file():
                 try:
                     found = torch.load(out, weights_only=True)
-                    return found["tests"], [Problem(Cut.PROBE_TIME, text) for text in found["cuts"]]
+                    setup = found.get("setup") or []
+                    return ProbeOutcome(found["tests"], [Problem(Cut.PROBE_TIME, text) for text in found["cuts"]],
+                                        f"the probe's setup cells failed: {setup[0]}" if setup else None)
                 except Exception:  # a file the student's code wrote in place of the probe's
                     reason = "the probe's answers could not be read back (was the file replaced?)."
                     problem = None
@@ -197,7 +233,11 @@ def run_probes(notebook_path: Path, task, env: dict[str, str], sandbox=None,
                 reason = _exit_reason(finished.returncode)
                 problem = Problem(Cut.MEMORY if finished.returncode == -signal.SIGKILL else Cut.KERNEL_DEATH,
                                   reason.rstrip("."))
-    return {test: {"error": reason} for test in rules.METHOD_TESTS}, [problem] if problem else []
+                if not (tmp / STUDENT_CODE_STARTED).exists():
+                    said = finished.stderr.decode(errors="replace").strip().splitlines()
+                    grader_failure = f"the probe stopped before the student's code ran: {(said or [reason])[-1][:300]}"
+    return ProbeOutcome({test: {"error": reason} for test in rules.METHOD_TESTS}, [problem] if problem else [],
+                        grader_failure)
 
 
 def reference_only(task):
@@ -221,9 +261,11 @@ def reference_probes(task) -> dict[str, dict]:
 def step(run) -> None:
     """The engine's step 2 (grader/engine/grade.py): probe the restored submission in the sandbox."""
     started = time.perf_counter()
-    run.probes, problems = run_probes(run.restored_path, run.task, run.environment, sandbox=run.sandbox,
-                                      seconds=run.options.probe_timeout)
-    run.problems += problems
+    outcome = run_probes(run.restored_path, run.task, run.environment, sandbox=run.sandbox,
+                         seconds=run.options.probe_timeout)
+    run.probes = outcome.tests
+    run.problems += outcome.problems
+    run.grader_failure = run.grader_failure or outcome.grader_failure
     run.seconds["tests"] += time.perf_counter() - started
 
 
@@ -242,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=PROBE_SECONDS, help="per method")
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    results = probe_notebook(args.notebook, args.assignment_dir, args.seconds)
+    results = probe_notebook(args.notebook, args.assignment_dir, args.seconds,
+                             started=args.out.with_name(STUDENT_CODE_STARTED))
     # Written last, in one piece: a student's os._exit() before this point leaves no file.
     torch.save(results, args.out)
     return 0

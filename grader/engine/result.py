@@ -172,6 +172,7 @@ class GradingResult:
     worker: str | None = None            # where it ran (a Dask worker's address), for the audit
     saved: bool = False                  # in the gradebook
     retry: bool = False                  # the grader failed, not the submission: grade it again next run
+    cold_retry: str | None = None        # a warm run failed for the grader's reason (this one): graded again cold
 
     def __post_init__(self) -> None:
         for test, verdict in (self.tests or {}).items():

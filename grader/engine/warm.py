@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.engine import view
 from grader.engine.sandbox import Limits, Sandbox, SandboxError
 from grader.engine.zygote import SOCKET_NAME
 from vaelab_core.errors import VaelabError
@@ -68,12 +69,14 @@ class Zygote:
         """Start a zygote whose sandbox shows `read_only` (the course's data, the grader for the
         probe) with the base environment `env`; raise WarmUnavailable when it cannot run here."""
         spool = Path(tempfile.mkdtemp(prefix="vaelab-warm-"))
-        grader_dir = Path(__file__).resolve().parents[1]
+        grader_dir = view.GRADER_DIR
         read_only = tuple(Path(p).resolve() for p in read_only)
         sandbox = Sandbox(read_only=[*read_only, grader_dir], writable=[spool], limits=limits or Limits())
         try:
-            command = sandbox.command([sys.executable, "-m", "grader.engine.zygote", str(spool)], spool, zygote=True)
-        except SandboxError as err:
+            shown = [f"--show={path}" for path in view.environment()]
+            command = sandbox.command([sys.executable, "-m", "grader.engine.zygote", str(spool), *shown], spool,
+                                      zygote=True)
+        except (SandboxError, view.ViewError) as err:
             shutil.rmtree(spool, ignore_errors=True)
             raise WarmUnavailable(str(err)) from err
         process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -145,35 +148,41 @@ class Zygote:
                 shutil.rmtree(self.spool, ignore_errors=True)
 
 
-_shared: dict[tuple, Zygote | None] = {}
+_shared: dict[tuple, Zygote] = {}
+_unavailable: dict[tuple, str] = {}  # views whose zygote could not start here, and why
 _shared_lock = threading.Lock()
 
 
-def start(read_only: list[Path], env: dict[str, str], limits=None) -> Zygote | None:
-    """`Zygote.start`, or None when it cannot run here (said on stderr: grading goes on cold)."""
-    try:
-        return Zygote.start(read_only, env, limits)
-    except WarmUnavailable as err:
-        print(f"vaelab: {err}; each submission starts its own interpreters", file=sys.stderr)
-        return None
-
-
-def shared(read_only: list[Path], env: dict[str, str], threads: int, limits=None) -> Zygote | None:
-    """This process's zygote for this view and number of threads, started on first use (a Dask
-    worker grades many submissions of a course with one); None when it cannot run here."""
+def open_zygote(read_only: list[Path], env: dict[str, str], threads: int, limits=None,
+                private: bool = False) -> Zygote | None:
+    """The one way to a zygote whose sandbox shows `read_only` (the course's data) with the base
+    environment `env`: this process's own for the view and number of threads, started on first
+    use and kept (a Dask worker grades many submissions of a course with one), or with
+    `private` a new one that the caller closes (a batch of the local pool). None when it cannot
+    run here: said once on stderr, and grading goes on cold."""
     key = (tuple(sorted(str(Path(p).resolve()) for p in read_only)), threads, limits)
     with _shared_lock:
-        if key not in _shared or (_shared[key] is not None and not _shared[key].alive):
-            _shared[key] = start(read_only, env, limits)
-        return _shared[key]
+        if key in _unavailable:
+            return None
+        if not private and key in _shared and _shared[key].alive:
+            return _shared[key]
+        try:
+            zygote = Zygote.start(read_only, env, limits)
+        except WarmUnavailable as err:
+            _unavailable[key] = str(err)
+            print(f"vaelab: {err}; each submission starts its own interpreters", file=sys.stderr)
+            return None
+        if not private:
+            _shared[key] = zygote
+        return zygote
 
 
 def close_shared() -> None:
     with _shared_lock:
         for zygote in _shared.values():
-            if zygote is not None:
-                zygote.close()
+            zygote.close()
         _shared.clear()
+        _unavailable.clear()
 
 
 atexit.register(close_shared)

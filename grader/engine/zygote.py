@@ -1,13 +1,17 @@
 """The zygote: the process that warm starts fork from (the grader's side is grader/engine/warm.py).
 
-`python -m grader.engine.zygote SPOOL` runs inside the sandbox of grader/engine/sandbox.py. It
-imports what a lab's notebook, its kernel and the probe import (PRELOAD), checks that it can
-make namespaces of its own (a trial fork), says `ready`, and then forks one child per connection
-on its Unix socket in the spool. That child, the run's supervisor:
+`python -m grader.engine.zygote SPOOL [--show=FOLDER]...` runs inside the sandbox of
+grader/engine/sandbox.py; the folders it is told to show are the Python environment
+(grader/engine/view.py), which every run sees read-only. It imports what a lab's notebook, its
+kernel and the probe import (PRELOAD), checks with a trial fork that it can make namespaces of
+its own and that a run there sees the environment (it imports modules the zygote has not),
+says `ready`, and then forks one child per connection on its Unix socket in the spool. That
+child, the run's supervisor:
 
 1. reads the client's request (grader/engine/warm_client.py) and its standard streams;
 2. enters new user, mount, PID, IPC and network namespaces where only the run's own folders of
-   the spool are there, with a fresh /tmp and /dev/shm and a read-only /dev (`_isolate`);
+   the spool are there, with a fresh /tmp and /dev/shm and a read-only /dev, and the folders of
+   the environment that the fresh /tmp covered brought back read-only (`_isolate`);
 3. forks the run's init (PID 1 of the new namespace, as bubblewrap is in a cold sandbox), which
    locks the mounts with a second user namespace and forks the run itself (`_init`, `_become`:
    `python -m MODULE ARGS` or `python -c CODE` with runpy, in the client's folder and environment);
@@ -35,7 +39,8 @@ import sys
 import threading
 from pathlib import Path
 
-from grader.engine.sandbox import SANDBOX_ENVIRONMENT, count_processes
+from grader.engine.sandbox import count_processes
+from grader.engine.view import HOLDERS, SANDBOX_ENVIRONMENT, STUDENT_PACKAGES
 
 #: What the zygote imports once: the libraries of a lab's notebook, its kernel and the probe.
 PRELOAD = ("torch", "torchaudio", "numpy", "matplotlib", "matplotlib.pyplot", "IPython",
@@ -43,8 +48,6 @@ PRELOAD = ("torch", "torchaudio", "numpy", "matplotlib", "matplotlib.pyplot", "I
 #: Packages whose every module the zygote imports (the kit's student packages).
 PRELOAD_PACKAGES = ("vaelab_core",)
 SOCKET_NAME = "zygote.sock"
-#: A tmpfs of the zygote's sandbox where a run's folders wait while /tmp is replaced.
-HOLDERS = "/.vaelab-holders"
 
 _CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWPID, _CLONE_NEWIPC, _CLONE_NEWNET = (0x00020000, 0x10000000, 0x20000000,
                                                                           0x08000000, 0x40000000)
@@ -90,10 +93,12 @@ def _set_dumpable(value: bool) -> None:
     _check(_libc.prctl(_PR_SET_DUMPABLE, int(value), 0, 0, 0), "prctl")
 
 
-def _isolate(spool: Path, writable: list[str], read_only: list[str], hidden: list[str]) -> None:
+def _isolate(spool: Path, writable: list[str], read_only: list[str], hidden: list[str],
+             environment: list[str]) -> None:
     """Make this process's view: its own user, mount, PID (for its children), IPC and network
-    namespaces; a fresh /tmp and /dev/shm, a read-only /dev; of the spool, only `writable`; of the zygote's extra read-only folders, only
-    `read_only` (`hidden` ones covered by empty folders)."""
+    namespaces; a fresh /tmp and /dev/shm, a read-only /dev; of the spool, only `writable`; of
+    the zygote's extra read-only folders, only `read_only` (`hidden` ones covered by empty
+    folders); the Python `environment`, read-only, wherever it is (under /tmp too)."""
     uid, gid = os.getuid(), os.getgid()
     # a network namespace of its own too: no abstract socket shared with runs beside it
     _unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWPID | _CLONE_NEWIPC | _CLONE_NEWNET)
@@ -103,8 +108,9 @@ def _isolate(spool: Path, writable: list[str], read_only: list[str], hidden: lis
         if not Path(path).resolve().is_relative_to(spool) or Path(path).resolve() == spool:
             raise ValueError(f"{path} is not a run's folder in the spool")
     # what /tmp (and the spool) will cover waits in a holder, and comes back on top
-    kept = [(path, False) for path in writable] + [(path, True) for path in read_only
-                                                   if Path(path).is_relative_to("/tmp") or Path(path).is_relative_to(spool)]
+    covered = [path for path in (*environment, *read_only)
+               if Path(path).is_relative_to("/tmp") or Path(path).is_relative_to(spool)]
+    kept = [(path, False) for path in writable] + [(path, True) for path in covered]
     holders = []
     for index, (path, _) in enumerate(kept):
         holder = f"{HOLDERS}/{os.getpid()}-{index}"
@@ -220,7 +226,7 @@ def _supervise(connection: socket.socket, child: int, limit: int, status_pipe: i
     _send(connection, {"exit": os.waitstatus_to_exitcode(status), "stopped": stopped})
 
 
-def _run(connection: socket.socket, spool: Path) -> None:
+def _run(connection: socket.socket, spool: Path, environment: list[str]) -> None:
     """A forked child of the zygote: one run, from the client's request to its end."""
     try:
         data, fds, _, _ = socket.recv_fds(connection, 1 << 20, 3)
@@ -232,7 +238,7 @@ def _run(connection: socket.socket, spool: Path) -> None:
         request = json.loads(data)
         if len(fds) != 3:
             raise ValueError("the client sent no standard streams")
-        _isolate(spool, request["writable"], request["read_only"], request["hidden"])
+        _isolate(spool, request["writable"], request["read_only"], request["hidden"], environment)
         reader, writer = os.pipe()
         child = os.fork()
         if child == 0:
@@ -258,19 +264,49 @@ def _preload() -> None:
                 importlib.import_module(info.name)
 
 
-def _trial(spool: Path) -> None:
-    """Fork a run that makes its namespaces and exits: raise if this machine does not allow it."""
+def _unimported_modules(environment: list[str]) -> list[str]:
+    """Modules that the zygote has not imported, one from each folder of the environment on the
+    import path (a plain module, the first by name) and the kit's student packages: what a run
+    must be able to import on its own, as a student's `import scipy` or numpy's lazy submodules."""
+    names = [name for name in STUDENT_PACKAGES if name not in sys.modules]
+    for entry in dict.fromkeys(str(Path(entry).resolve()) for entry in sys.path if entry):
+        if not os.path.isdir(entry) or not any(Path(entry).is_relative_to(folder) for folder in environment):
+            continue
+        found = sorted(info.name for info in pkgutil.iter_modules([entry])
+                       if not info.ispkg and not info.name.startswith("_") and info.name not in sys.modules
+                       and info.name not in ("antigravity", "this"))
+        names += found[:1]
+    return names
+
+
+def _trial(spool: Path, environment: list[str]) -> None:
+    """Fork a run that makes its namespaces, lists the environment's folders and imports modules
+    not imported yet, then exits: raise Unavailable, saying why, where a run could not."""
+    listed = {folder: sorted(os.listdir(folder)) for folder in environment if os.path.isdir(folder)}
+    modules = _unimported_modules(environment)
     reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(reader)
         try:
-            _isolate(spool, [], [], [])
+            _isolate(spool, [], [], [], environment)
             inner = os.fork()
             if inner == 0:
                 try:
                     _unshare(_CLONE_NEWUSER)
                     _map_ids(os.getuid(), os.getgid())
+                    for folder, names in listed.items():
+                        if sorted(os.listdir(folder)) != names:
+                            raise Unavailable(f"a run does not see the environment's folder {folder}")
+                    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), \
+                            contextlib.redirect_stderr(quiet):
+                        for name in modules:
+                            try:
+                                importlib.import_module(name)
+                            except ImportError as err:  # only what a missing folder causes
+                                raise Unavailable(f"a run cannot import {name} ({type(err).__name__}: {err})") from err
+                            except Exception:  # noqa: BLE001  (a module that fails anywhere: not our concern)
+                                pass
                     os._exit(0)
                 except BaseException as err:  # noqa: BLE001
                     os.write(writer, str(err).encode())
@@ -284,16 +320,16 @@ def _trial(spool: Path) -> None:
     with os.fdopen(reader, "rb") as handle:
         said = handle.read().decode(errors="replace")
     if status != 0:
-        raise Unavailable(f"namespaces inside the sandbox are not allowed here ({said or status})")
+        raise Unavailable(f"a warm run could not be started in the sandbox here ({said or status})")
 
 
-def serve(spool: Path) -> None:
+def serve(spool: Path, environment: list[str]) -> None:
     """The zygote: import, check, say `ready`, then fork one run per connection, forever."""
     _preload()
     if threading.active_count() != 1:
         raise Unavailable("an import started a thread; forking would copy it broken")
     _set_dumpable(False)  # runs of the same user cannot read or write this process's memory
-    _trial(spool)
+    _trial(spool, environment)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(spool / SOCKET_NAME))
     listener.listen(64)
@@ -311,14 +347,16 @@ def serve(spool: Path) -> None:
         connection, _ = listener.accept()
         if os.fork() == 0:
             listener.close()
-            _run(connection, spool)
+            _run(connection, spool, environment)
         connection.close()
 
 
 def main(argv: list[str] | None = None) -> int:
-    spool = Path((argv if argv is not None else sys.argv[1:])[0]).resolve()
+    argv = argv if argv is not None else sys.argv[1:]
+    spool = Path(argv[0]).resolve()
+    environment = [arg.removeprefix("--show=") for arg in argv[1:] if arg.startswith("--show=")]
     try:
-        serve(spool)
+        serve(spool, environment)
     except Exception as err:  # noqa: BLE001  (said to the grader, which starts processes cold)
         print(f"{type(err).__name__}: {err}", flush=True)
         return 1

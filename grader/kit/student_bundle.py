@@ -34,7 +34,7 @@ import zipfile
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
-from grader.engine.sandbox import STUDENT_PACKAGES
+from grader.engine.view import STUDENT_PACKAGES
 from grader.workflow.zip_checks import MAX_PAGES
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.errors import VaelabError

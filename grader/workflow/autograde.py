@@ -25,6 +25,7 @@ from grader.engine.grade import CELL_TIMEOUT, GradingOptions
 from grader.engine.probe import PROBE_SECONDS
 from grader.engine.result import GradingResult
 from grader.engine.sandbox import check_available
+from grader.engine.view import check_hidden
 from grader.workflow.bands import load_bands
 from grader.workflow.outcome import Outcome
 from grader.workflow.save_grades import save_grades
@@ -91,7 +92,10 @@ def main(course: str | Path = ".", jobs: int = 1, force: bool = False, timeout: 
     if unsafe:
         print("autograde: --unsafe: student code runs WITHOUT the sandbox (resource limits only)")
     elif scheduler is None:
-        check_available()  # a sandbox that cannot start here stops grading before it begins
+        # a sandbox that cannot start here, or that would show the course, stops grading before it begins
+        check_available(hidden=[course.root])
+    else:
+        check_hidden([course.root])  # a worker on this machine would show it too
     if not (course.root / "gradebook.db").is_file():
         raise VaelabError(f"{course.root}: no gradebook yet; run `vaelab grade release --course {course.root}`.")
     students = course.students()

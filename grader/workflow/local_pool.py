@@ -77,14 +77,14 @@ def grade_locally(course, students: list[str], options: GradingOptions, jobs: in
                   timeout: int) -> Iterator[Outcome]:
     """Grade `students` of `course` (a grader.course.Course), `jobs` at a time; yields each
     outcome as it finishes. Stopped early (Ctrl-C), it kills what runs."""
-    from grader.engine.grade import start_zygote
+    from grader.engine.grade import zygote_for
     from grader.engine.inputs import GradingInputs
 
     grading_inputs = GradingInputs.from_course(course)
     inputs = grading_inputs.materialize()
     queue, running = list(students), []
     # One zygote for the batch: every submission's probe and kernel start from it, warm.
-    zygote = start_zygote(grading_inputs, inputs, options)
+    zygote = zygote_for(grading_inputs, inputs, options, private=True)
     if zygote is not None:
         zygote.write_view()
     with tempfile.TemporaryDirectory(prefix="vaelab-pool-") as scratch:

@@ -201,6 +201,52 @@ def test_a_zygote_that_cannot_start_leaves_grading_cold_and_says_why(tmp_path, c
     spools = set(Path(tempfile.gettempdir()).glob("vaelab-warm-*"))
     with pytest.raises(warm.WarmUnavailable, match="did not start"):
         warm.Zygote.start([missing], kernel_environment({}, tmp_path, threads=1))
-    assert warm.shared([missing], kernel_environment({}, tmp_path, threads=1), threads=1) is None
+    assert warm.open_zygote([missing], kernel_environment({}, tmp_path, threads=1), threads=1) is None
     assert "each submission starts its own interpreters" in capsys.readouterr().err
     assert set(Path(tempfile.gettempdir()).glob("vaelab-warm-*")) <= spools  # no spool left behind
+
+
+def test_runs_import_from_an_environment_under_a_temporary_folder(tmp_path, monkeypatch):
+    """A virtual environment, a clone or a PYTHONPATH folder under /tmp: warm and cold runs both
+    import from it (a warm run's fresh /tmp used to hide it: every submission failed)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "vaelab_tmp_module.py").write_text("VALUE = 'found under tmp'\n")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(site)])
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    data = tmp_path / "data"
+    data.mkdir()
+    started = warm.Zygote.start([data], kernel_environment({}, data, threads=1))
+    try:
+        code = "import json, numpy.polynomial, vaelab_tmp_module\nprint(vaelab_tmp_module.VALUE)"
+        for sandbox in (Sandbox(warm=started), Sandbox()):
+            with sandbox.tempdir("vaelab-test-") as folder:
+                sandbox.writable = [Path(folder)]
+                command = sandbox.command([sys.executable, "-c", code], Path(folder))
+                assert (str(warm.CLIENT) in command) == (sandbox.warm is not None)
+                done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=folder,
+                                      env=kernel_environment({}, Path(folder), threads=1))
+            assert (done.returncode, done.stdout) == (0, "found under tmp\n"), done.stderr
+    finally:
+        started.close()
+
+
+def test_a_zygote_whose_runs_cannot_see_the_environment_is_not_ready(tmp_path):
+    """The trial fork imports what the zygote has not: with the environment's folder under /tmp
+    left out of a run's view (as before it was brought back), the zygote refuses to serve."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "vaelab_tmp_module.py").write_text("VALUE = 1\n")
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    script = ("import sys\nfrom pathlib import Path\nfrom grader.engine import zygote\n"
+              f"sys.path.append({str(site)!r})\n"
+              "isolate = zygote._isolate\n"
+              "zygote._isolate = lambda spool, writable, read_only, hidden, environment: isolate(spool, writable, read_only, hidden, [])\n"
+              f"try:\n    zygote._trial(Path({str(spool)!r}), [{str(site)!r}])\n"
+              "except zygote.Unavailable as err:\n    print('refused:', err)\nelse:\n    print('ready')\n")
+    sandbox = Sandbox(read_only=[site, GRADER], writable=[spool])
+    command = sandbox.command([sys.executable, "-c", script], spool, zygote=True)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                          env=kernel_environment({}, spool, threads=1))
+    assert done.stdout.startswith("refused:") and str(site) in done.stdout, (done.stdout, done.stderr)
