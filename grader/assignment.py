@@ -54,8 +54,8 @@ RULES_OPTIONAL = {
     "MODEL_CLASS": (None, "name of the class the notebook must define before it is probed (None: a lab of "
                     "functions)"),
     "TRAINING_CELLS": ((), "grade ids of the cells counted as training in the timings (none: no training)"),
-    "STUDENT_WORK": (None, "what the student fills in, as the top of the student bundle's INSTALL.md says "
-                     "(None: grader/kit/student_bundle.py's DEFAULT_WORK)"),
+    "STUDENT_WORK": (None, "what the student fills in, as the student bundle's INSTALL.md says it (None: "
+                     "grader/kit/student_bundle.py's DEFAULT_WORK)"),
     "course_data": (_no_course_data, "course_data(data folder) -> {environment variable: path}: data made for "
                     "the course (default: none)"),
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tomllib
 
 import pytest
 
@@ -14,10 +15,28 @@ def _copy(tmp_path, name="vae_speech"):
     return assignment(tmp_path, name)
 
 
-def test_both_labs_implement_the_plug_in():
-    for name in ("vae_speech", "latent_space"):
+def _labs() -> list[str]:
+    """Every lab of solutions/: its folders that hold a notebook (as `vaelab labs` finds them)."""
+    return sorted(p.name for p in default_solutions().iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def test_every_lab_implements_the_plug_in():
+    assert {"vae_speech", "latent_space"} <= set(_labs())
+    for name in _labs():
         rules = assignment(default_solutions(), name).rules()
         assert all(hasattr(rules, required) for required in RULES_REQUIRED), name
+
+
+def test_every_lab_has_its_public_checks_installed():
+    """A lab's self-checks are the package vaelab_core/labs/<name>/, and pyproject.toml lists it
+    (a package missing from [tool.setuptools] packages imports in an editable checkout only)."""
+    repo = default_solutions().parent
+    packages = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    for name in _labs():
+        assert (repo / "vaelab_core" / "labs" / name / "__init__.py").is_file(), \
+            f"lab {name} has no public checks in vaelab_core/labs/{name}/ (solutions/README.md)"
+        assert f"vaelab_core.labs.{name}" in packages, \
+            f"pyproject.toml's [tool.setuptools] packages should name vaelab_core.labs.{name}"
 
 
 def test_a_missing_name_is_a_clear_error_naming_it(tmp_path):
