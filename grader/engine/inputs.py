@@ -33,6 +33,7 @@ from pathlib import Path
 import nbformat
 
 from grader.assignment import Assignment
+from grader.stored_bands import load_bands, load_reference_probes
 
 #: The folder, under the system's temporary one, where workers keep materialized inputs.
 CACHE_NAME = "vaelab-grading-inputs"
@@ -47,7 +48,7 @@ class GradingInputs:
     release: str                    # the released student notebook (JSON text)
     grading_rules: str              # the assignment's grading.py
     reference: str                  # the source notebook reduced to its reference cells (JSON text)
-    bands: dict                     # the bands of the result tests (grader/workflow/bands.py)
+    bands: dict                     # the bands of the result tests (grader/stored_bands.py)
     reference_probes: bytes         # the reference's probes (torch.save of plain tensors and numbers)
     cells: bytes = b""              # an nbgrader gradebook (SQLite) holding only the released notebook's cells
     files: dict[str, bytes] = field(default_factory=dict)     # data path (relative) -> content
@@ -74,9 +75,8 @@ class GradingInputs:
 
     @classmethod
     def from_course(cls, course) -> GradingInputs:
-        """The inputs of `course` (a grader.course.Course) as they are now; bands must be current."""
-        from grader.workflow.bands import load_bands, load_reference_probes
-
+        """The inputs of `course` (a grader.course.Course) as they are now; bands must be current
+        (raises grader.stored_bands.StaleBandsError otherwise)."""
         task: Assignment = course.task
         rules_cells = set(course.rules.REFERENCE_CELLS)
         source = nbformat.read(task.notebook_path, as_version=4)

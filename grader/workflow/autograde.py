@@ -26,7 +26,7 @@ from grader.engine.probe import PROBE_SECONDS
 from grader.engine.result import GradingResult
 from grader.engine.sandbox import check_available
 from grader.engine.view import check_hidden
-from grader.workflow.bands import load_bands
+from grader.stored_bands import load_bands
 from grader.workflow.outcome import Outcome
 from grader.workflow.save_grades import save_grades
 from vaelab_core.atomic_files import atomic_path

@@ -27,60 +27,15 @@ from grader.course import Course
 from grader.engine.environment import kernel_environment
 from grader.engine.execute import execute_notebook
 from grader.engine.probe import reference_probes
-from vaelab_core.atomic_files import atomic_path
+from grader.stored_bands import StaleBandsError, fingerprint, load_bands, save
 from vaelab_core.datasets import load_dataset
 from vaelab_core.errors import VaelabError
-from vaelab_core.provenance import package_versions, sha256_file
+from vaelab_core.provenance import package_versions
 from vaelab_core.records import read_records
 
-
-class StaleBandsError(VaelabError):
-    """The bands are missing or were made from other data or rules than the course's."""
-
-
-def fingerprint(course: Course) -> dict[str, str]:
-    """Checksums of everything the bands depend on."""
-    task = course.task
-    data = {f"{name}/{f.relative_to(path)}" if path.is_dir() else name: sha256_file(f)
-            for name, path in course.data_paths.items()
-            for f in (sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path])}
-    return {**{f"speaker_{s}": sha256_file(p) for s, p in course.speakers.items()}, **data,
-            "source_notebook": sha256_file(task.notebook_path), "grading_rules": sha256_file(task.grading_path)}
-
-
-def load_bands(course: Course) -> dict:
-    """The course's bands, checked against the current data and rules; raises StaleBandsError."""
-    path = course.bands_path
-    if not path.is_file():
-        raise StaleBandsError(f"{path}: no grading bands yet. Run `vaelab grade bands --course {course.root}` "
-                              "(it runs the reference notebook on the course's data, a minute or two).")
-    stored = json.loads(path.read_text())
-    changed = sorted(k for k, v in fingerprint(course).items() if stored.get("fingerprint", {}).get(k) != v)
-    if changed:
-        raise StaleBandsError(f"{path} was made from other inputs than the course's current ones "
-                              f"({', '.join(changed)} changed). Run `vaelab grade bands --course {course.root}` "
-                              "again, then autograde.")
-    return stored["bands"]
-
-
-def load_reference_probes(course: Course) -> bytes:
-    """The reference's probes stored with the bands (torch.save bytes), checked current."""
-    import io
-
-    import torch
-
-    path = course.reference_probes_path
-    data = path.read_bytes() if path.is_file() else b""
-    try:
-        stored = torch.load(io.BytesIO(data), weights_only=True)
-    except Exception:
-        stored = {}
-    if stored.get("fingerprint") != fingerprint(course):
-        raise StaleBandsError(f"{path}: missing or made from other inputs than the course's current ones. "
-                              f"Run `vaelab grade bands --course {course.root}` again, then autograde.")
-    buffer = io.BytesIO()
-    torch.save(stored["probes"], buffer)
-    return buffer.getvalue()
+#: The verb's Python API: `main` makes the bands; `load_bands` reads them back, checked current
+#: (grader/stored_bands.py, where the engine reads them too).
+__all__ = ["StaleBandsError", "load_bands", "main"]
 
 
 def main(course: str | Path = ".", threads: int | None = None, timeout: int = 1800) -> dict:
@@ -113,10 +68,7 @@ def main(course: str | Path = ".", threads: int | None = None, timeout: int = 18
               "machine": {"node": platform.node(), "cores": os.cpu_count(), "processor": platform.processor()},
               "versions": package_versions(), "seconds": round(time.perf_counter() - started, 1)}
     # the reference's probes, once per course: every submission is judged against them
-    with atomic_path(course.reference_probes_path) as tmp:
-        torch.save({"fingerprint": stored["fingerprint"], "probes": reference_probes(task)}, tmp)
-    with atomic_path(course.bands_path) as tmp:  # last: the bands say the rest is current
-        tmp.write_text(json.dumps(stored, indent=1) + "\n")
+    save(course, stored, reference_probes(task))
     print(f"bands: wrote {course.bands_path} in {stored['seconds']:.0f} s")
     for test in rules.RESULT_TESTS:
         print(f"  {test}: {json.dumps(bands[test])[:160]}")
