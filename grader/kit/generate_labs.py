@@ -16,12 +16,10 @@ from pathlib import Path
 import nbformat
 from nbgrader.apps.api import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
-from traitlets.config import Config
-
-from grader.engine.environment import nbgrader_tools
 
 from grader.assignment import default_solutions
-from grader.course import nbgrader_config
+from grader.course import Course
+from grader.engine.environment import nbgrader_tools
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.errors import VaelabError
 
@@ -33,15 +31,17 @@ class StaleLabsError(VaelabError):
     """labs/ does not match what solutions/ generates."""
 
 
-def generate_assignment(config: Config, assignment: str) -> Path:
-    """Run nbgrader's generate_assignment in the course that `config` describes (it also fills
-    that course's gradebook); returns the release folder of `assignment`."""
+def generate_assignment(course: Course) -> Path:
+    """Run nbgrader's generate_assignment on the course's assignment, from its source folder (it
+    also fills the course's gradebook); returns the release folder it wrote."""
+    config = course.nbgrader_config()
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
     with nbgrader_tools():
-        result = api.generate_assignment(assignment)
+        result = api.generate_assignment(course.assignment)
     if not result["success"]:
-        raise VaelabError(f"nbgrader could not generate {assignment}:\n{result['log']}\n{result.get('error', '')}")
-    return Path(config.CourseDirectory.root) / "release" / assignment
+        raise VaelabError(f"nbgrader could not generate {course.assignment}:\n{result['log']}\n"
+                          f"{result.get('error', '')}")
+    return course.release_dir
 
 
 def stamp(notebook: nbformat.NotebookNode, assignment: str, name: str) -> nbformat.NotebookNode:
@@ -55,10 +55,10 @@ def stamp(notebook: nbformat.NotebookNode, assignment: str, name: str) -> nbform
 
 def _generate(source_dir: Path, assignment: str) -> dict[str, nbformat.NotebookNode]:
     """The student notebooks of one assignment folder, generated in a throw-away course."""
-    with tempfile.TemporaryDirectory(prefix="vaelab-labs-") as course:
-        shutil.copytree(source_dir, Path(course) / "source" / assignment,
-                        ignore=shutil.ignore_patterns("grading.py", "__pycache__"))
-        release = generate_assignment(nbgrader_config(Path(course)), assignment)
+    with tempfile.TemporaryDirectory(prefix="vaelab-labs-") as folder:
+        course = Course(Path(folder), {"assignment": assignment})  # its layout; no notebook named
+        shutil.copytree(source_dir, course.source_dir, ignore=shutil.ignore_patterns("grading.py", "__pycache__"))
+        release = generate_assignment(course)
         return {path.name: stamp(nbformat.read(path, as_version=4), assignment, path.name)
                 for path in sorted(release.glob("*.ipynb"))}
 

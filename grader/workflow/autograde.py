@@ -56,7 +56,7 @@ def _already_graded(course: Course, student: str) -> bool:
 def keep(course: Course, outcome: Outcome) -> GradingResult:
     """Write an outcome into the course: the graded notebook (or none), the gradebook, then the
     record marked saved. The record is written last: it says the rest is done."""
-    notebook_path = course.autograded_dir(outcome.student) / course.notebook
+    notebook_path = course.autograded_notebook(outcome.student)
     if outcome.notebook is None:
         notebook_path.unlink(missing_ok=True)  # nothing of an unfinished run is kept
     else:
@@ -96,11 +96,11 @@ def main(course: str | Path = ".", jobs: int = 1, force: bool = False, timeout: 
         check_available(hidden=[course.root])
     else:
         check_hidden([course.root])  # a worker on this machine would show it too
-    if not (course.root / "gradebook.db").is_file():
+    if not course.gradebook_path.is_file():
         raise VaelabError(f"{course.root}: no gradebook yet; run `vaelab grade release --course {course.root}`.")
     students = course.students()
     if not students:
-        raise VaelabError(f"{course.root / 'submitted'}: no submissions; run `vaelab grade intake ZIP_DIR` first.")
+        raise VaelabError(f"{course.submitted_dir}: no submissions; run `vaelab grade intake ZIP_DIR` first.")
     todo = [s for s in students if force or not _already_graded(course, s)]
     threads = threads or (1 if scheduler else max(1, (os.cpu_count() or 1) // jobs))
     if min(cell_timeout, probe_timeout) < 1:

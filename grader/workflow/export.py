@@ -42,7 +42,7 @@ from grader.engine.result import RESULT_FILE, Cut, GradingResult, Problem
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.errors import VaelabError
 
-GRADEBOOK_FILE = "gradebook.db"     # nbgrader's gradebook in the course folder (Course.db_url)
+
 @dataclass(frozen=True)
 class Part:
     """One graded cell of the notebook, i.e. one CSV column."""
@@ -199,15 +199,15 @@ def read_class(gradebook: Gradebook, course: str | Path | Course,
 
 def open_gradebook(setup: Course) -> Gradebook:
     """nbgrader's gradebook of the course; an error if there is none (Gradebook() would create it)."""
-    if not (setup.root / GRADEBOOK_FILE).is_file():
-        raise VaelabError(f"{setup.root} has no nbgrader gradebook ({GRADEBOOK_FILE}); run `vaelab grade init "
+    if not setup.gradebook_path.is_file():
+        raise VaelabError(f"{setup.root} has no nbgrader gradebook ({setup.gradebook_path.name}); run `vaelab grade init "
                           "DIR` to set the course up, then `vaelab grade release`.")
     return Gradebook(setup.db_url, course_id=COURSE_ID)
 
 
-def class_table(course: str | Path = ".") -> ClassTable:
+def class_table(course: str | Path | Course = ".") -> ClassTable:
     """Per-student, per-part scores and status of the course in folder `course`."""
-    setup = load_course(course)
+    setup = course if isinstance(course, Course) else load_course(course)
     with open_gradebook(setup) as gradebook:
         return read_class(gradebook, setup)
 
@@ -259,13 +259,13 @@ class PerPartCsvExportPlugin(ExportPlugin):
 
     def write(self, gradebook: Gradebook) -> tuple[Path, ClassTable]:
         """Read the class table from `gradebook`, write the CSV; returns (path, table)."""
-        course = self.course_folder()
+        course = load_course(self.course_folder())
         table = read_class(gradebook, course, students=[str(s) for s in self.student] or None)
         wanted = [str(name) for name in self.assignment]
         if wanted and wanted != [table.assignment]:
             raise VaelabError(f"this exporter writes the parts of {table.assignment!r} (the assignment of "
-                              f"{course / CONFIG_NAME}); --assignment {wanted} does not match it.")
-        return write_csv(table, Path(self.to) if self.to else course / "grades.csv"), table
+                              f"{course.config_path}); --assignment {wanted} does not match it.")
+        return write_csv(table, Path(self.to) if self.to else course.grades_csv), table
 
     def export(self, gradebook: Gradebook) -> None:
         path, table = self.write(gradebook)
@@ -277,11 +277,10 @@ def main(course: str | Path = ".", out: str | Path | None = None) -> Path:
 
     Returns the CSV's path.
     """
-    course = Path(course)
-    out = Path(out) if out is not None else course / "grades.csv"
     setup = load_course(course)
+    out = Path(out) if out is not None else setup.grades_csv
     with open_gradebook(setup) as gradebook:
-        path, table = PerPartCsvExportPlugin(course=str(course), to=str(out)).write(gradebook)
+        path, table = PerPartCsvExportPlugin(course=str(setup.root), to=str(out)).write(gradebook)
     print(f"wrote {path}: {table.summary()}")
     print("next: `vaelab grade report` (the class report: score histogram, pass rate per test, "
           "frequent failures, manual grading left)")

@@ -50,7 +50,7 @@ def leaked_lines(text: str, secrets: set[str]) -> list[str]:
 def main(course: str | Path = ".") -> list[Path]:
     """Write feedback/<student>/<assignment>/<notebook>.html for every graded submission."""
     course = Course.load(course)
-    students = [s for s in course.students() if (course.autograded_dir(s) / course.notebook).is_file()]
+    students = [s for s in course.students() if course.autograded_notebook(s).is_file()]
     if not students:
         raise VaelabError(f"{course.root}: nothing autograded yet; run `vaelab grade autograde --course {course.root}`.")
     config = course.nbgrader_config()
@@ -64,7 +64,7 @@ def main(course: str | Path = ".") -> list[Path]:
     for student in students:
         with nbgrader_tools():
             outcome = api.generate_feedback(course.assignment, student, force=True)
-        page = course.root / "feedback" / student / course.assignment / Path(course.notebook).with_suffix(".html")
+        page = course.feedback_page(student)
         if not outcome["success"] or not page.is_file():
             withheld.append(f"{student}: nbgrader could not make the page ({outcome.get('error', '')[-200:]})")
             continue
@@ -73,7 +73,7 @@ def main(course: str | Path = ".") -> list[Path]:
             withheld.append(f"{student}: the page held lines of the grading rules and was deleted")
             continue
         written.append(page)
-    print(f"feedback: {len(written)} pages in {course.root / 'feedback'}")
+    print(f"feedback: {len(written)} pages in {course.feedback_dir}")
     for line in withheld:
         print(f"  withheld {line}")
     print(f"next: vaelab grade export --course {course.root}")

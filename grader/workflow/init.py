@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from grader.assignment import DEFAULT_ASSIGNMENT, assignment, default_solutions
-from grader.course import CONFIG_NAME, COURSE_ID, MARKDOWN_FILTERS, SPEAKERS, Course, CourseError
+from grader.course import COURSE_ID, MARKDOWN_FILTERS, SPEAKERS, Course, CourseError
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.datasets import load_dataset
 
@@ -36,9 +36,10 @@ def _copy(source: Path, target: Path) -> None:
 def write_nbgrader_config(root: Path) -> None:
     """The nbgrader_config.py of the course folder `root` (it names the folder and the gradebook
     by absolute path: a copied course needs it written again)."""
-    with atomic_path(root / "nbgrader_config.py") as tmp:
-        tmp.write_text(NBGRADER_CONFIG.format(root=str(root), course_id=COURSE_ID,
-                                              db_url=f"sqlite:///{root / 'gradebook.db'}", filters=MARKDOWN_FILTERS))
+    layout = Course(root)
+    with atomic_path(layout.nbgrader_config_path) as tmp:
+        tmp.write_text(NBGRADER_CONFIG.format(root=str(root), course_id=COURSE_ID, db_url=layout.db_url,
+                                              filters=MARKDOWN_FILTERS))
 
 
 def main(course: str | Path, speaker_a: str | Path | None = None, speaker_b: str | Path | None = None,
@@ -47,7 +48,7 @@ def main(course: str | Path, speaker_a: str | Path | None = None, speaker_b: str
     """Create the course directory `course` for `assignment_name` of `solutions` on the given
     speaker data (default: the built-in Speaker A and B). Returns the course."""
     root = Path(course).resolve()
-    if (root / CONFIG_NAME).exists() and not force:
+    if Course(root).config_path.exists() and not force:
         raise CourseError(f"{root} is already a course directory; pass --force to set it up again "
                           "(submissions and grades are kept).")
     if (speaker_a is None) != (speaker_b is None):
@@ -62,18 +63,20 @@ def main(course: str | Path, speaker_a: str | Path | None = None, speaker_b: str
         load_dataset(path)  # refuse data that breaks the lab contract, with the dataset's own message
 
     root.mkdir(parents=True, exist_ok=True)
+    # the course as its configuration will say, but for the assignment's own data (made below)
+    course = Course(root, {"assignment": task.name, "notebook": task.notebook_path.name,
+                           "solutions": str(task.solutions),
+                           "speakers": {s: Course.speaker_file(s) for s in SPEAKERS}})
     for speaker, path in given.items():
-        _copy(path, root / "data" / f"speaker_{speaker}.npz")
-    _copy(task.notebook_path, root / "source" / task.name / task.notebook_path.name)
-    made = rules.course_data(root / "data") if hasattr(rules, "course_data") else {}
+        _copy(path, course.speakers[speaker])
+    _copy(task.notebook_path, course.source_notebook)
+    made = rules.course_data(course.data_dir) if hasattr(rules, "course_data") else {}
     config = {"data": {name: str(Path(path).resolve().relative_to(root)) for name, path in made.items()},
-              "assignment": task.name, "notebook": task.notebook_path.name, "solutions": str(task.solutions),
-              "speakers": {s: f"data/speaker_{s}.npz" for s in SPEAKERS},
-              "speaker_sources": {s: str(p.resolve()) for s, p in given.items()}}
+              **course.config, "speaker_sources": {s: str(p.resolve()) for s, p in given.items()}}
     write_nbgrader_config(root)
-    with atomic_path(root / CONFIG_NAME) as tmp:
+    with atomic_path(course.config_path) as tmp:
         tmp.write_text(json.dumps(config, indent=1) + "\n")
     print(f"course {root}: assignment {task.name} from {task.solutions}, speakers "
-          f"A = {given['A']}, B = {given['B']} (copied to {root / 'data'}).")
+          f"A = {given['A']}, B = {given['B']} (copied to {course.data_dir}).")
     print(f"next: vaelab grade release --course {root}")
     return Course.load(root)

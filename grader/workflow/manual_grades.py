@@ -30,13 +30,11 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
-from grader.course import Course
+from grader.course import REPORT, Course
 from grader.engine.result import GradingResult
 from vaelab_core.atomic_files import atomic_path
 
-REPORT = "report.pdf"              # the name intake files the PDF under (grader/workflow/intake.py)
 LINK_MARK = "report_link"          # metadata.vaelab key of the link cell: added once
-SAVED = "saved_submissions.json"   # in COURSE/grading/: {student: sha256 of the notebook saved}
 LINK_CELL = ('<p><b>Report (PDF)</b>: <a href="{name}" target="_blank">{name}</a>, as the student sent '
              "it with this notebook. The written answers below are graded by hand in nbgrader's "
              "formgrader.</p>")
@@ -45,12 +43,11 @@ LINK_CELL = ('<p><b>Report (PDF)</b>: <a href="{name}" target="_blank">{name}</a
 def link_report(course: Course, student: str) -> bool:
     """Copy the student's report.pdf beside the autograded notebook and link it from a first
     markdown cell (once). Returns False when there is no report or no autograded notebook."""
-    report = course.submitted_notebook(student).parent / REPORT
-    folder = course.autograded_dir(student)
-    notebook_path = folder / course.notebook
+    report = course.submitted_report(student)
+    notebook_path = course.autograded_notebook(student)
     if not report.is_file() or not notebook_path.is_file():
         return False
-    with atomic_path(folder / REPORT) as tmp:
+    with atomic_path(course.autograded_report(student)) as tmp:
         shutil.copyfile(report, tmp)
     notebook = nbformat.read(notebook_path, as_version=4)
     if not any(cell.metadata.get("vaelab", {}).get(LINK_MARK) for cell in notebook.cells):
@@ -62,13 +59,9 @@ def link_report(course: Course, student: str) -> bool:
     return True
 
 
-def _saved_path(course: Course) -> Path:
-    return course.root / "grading" / SAVED
-
-
 def saved_submission(course: Course, student: str) -> str | None:
     """sha256 of the student's notebook whose grades the gradebook holds now (None: none recorded)."""
-    path = _saved_path(course)
+    path = course.saved_submissions_path
     try:
         return json.loads(path.read_text()).get(student) if path.is_file() else None
     except (OSError, ValueError, AttributeError):
@@ -76,7 +69,7 @@ def saved_submission(course: Course, student: str) -> str | None:
 
 
 def _remember(course: Course, student: str, sha256: str) -> None:
-    path = _saved_path(course)
+    path = course.saved_submissions_path
     try:
         saved = json.loads(path.read_text()) if path.is_file() else {}
     except (OSError, ValueError):

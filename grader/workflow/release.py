@@ -34,7 +34,7 @@ def main(course: str | Path = ".", skip_bands: bool = False, threads: int | None
     task = course.task
     with atomic_path(course.source_notebook) as tmp:
         shutil.copyfile(task.notebook_path, tmp)
-    release = generate_assignment(course.nbgrader_config(), course.assignment)
+    release = generate_assignment(course)
     leaked = [p for name in INSTRUCTOR_ONLY for p in release.rglob(name)]
     if leaked:
         for path in leaked:
@@ -45,7 +45,7 @@ def main(course: str | Path = ".", skip_bands: bool = False, threads: int | None
     with atomic_path(course.release_notebook) as tmp:
         tmp.write_text(notebook_text(notebook))
     bundle = build_bundle([course.release_notebook],
-                          course.root / "student_bundle" / f"{course.assignment}_student_bundle.zip",
+                          course.student_bundle_path,
                           course.assignment, getattr(course.task.rules(), "STUDENT_WORK", None))
     print(f"release: student notebook {course.release_notebook}; bundle for students {bundle}")
     if not skip_bands:

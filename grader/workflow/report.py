@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.course import Course
 from grader.workflow.export import ClassTable, Part, StudentRow, class_table
 from vaelab_core.atomic_files import atomic_path
 
@@ -199,8 +200,8 @@ def main(course: str | Path = ".", out: str | Path | None = None) -> Path:
 
     Returns the HTML's path.
     """
-    course = Path(course)
-    out = Path(out) if out is not None else course / "reports" / "report.html"
+    course = Course.load(course)
+    out = Path(out) if out is not None else course.report_html
     table = class_table(course)
     rates = pass_rates(table)
     draw_histogram(table, out.parent / HISTOGRAM)
