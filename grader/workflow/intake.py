@@ -65,6 +65,7 @@ from pathlib import Path
 
 from nbgrader.utils import parse_utc
 
+from grader.course import COURSE_ID
 from grader.workflow.zip_checks import CHECKS, IntakeSetup, Rejected, Student, Submission
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.errors import VaelabError
@@ -74,8 +75,6 @@ from vaelab_core.provenance import sha256_file
 #: writes to timestamp.txt, and what nbgrader.utils.parse_utc reads back.
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
 STAGING_PREFIX = ".intake-"        # hidden: nbgrader's globs over submitted/ skip it
-RECORD = "intake.csv"
-REPORT = "report.pdf"
 
 ACCEPTED, UNCHANGED, DUPLICATE, REJECTED = "accepted", "unchanged", "duplicate", "rejected"
 CSV_COLUMNS = ["file", "zip_sha256", "student", "status", "reason", "note", "timestamp",
@@ -127,15 +126,6 @@ def arrival(path: Path) -> datetime:
             + timedelta(microseconds=ns % 10**9 // 1000))
 
 
-def load_setup(root: Path, roster: tuple[Student, ...] | None) -> IntakeSetup:
-    """Read vaelab_course.json and the grade ids of the source notebook."""
-    from grader.course import Course
-
-    course = Course.load(root)
-    return IntakeSetup(root=course.root, assignment=course.assignment, notebook=course.notebook,
-                       source_grade_ids=course.source_grade_ids(), roster=roster)
-
-
 def read_roster(path: Path) -> tuple[Student, ...]:
     """The roster CSV: a header with `student_id` (required), `first_name`, `last_name`, `email`."""
     try:
@@ -169,24 +159,23 @@ def read_roster(path: Path) -> tuple[Student, ...]:
 
 def update_gradebook(setup: IntakeSetup) -> None:
     """Create or update the roster's students in COURSE/gradebook.db, when it exists."""
-    database = setup.root / "gradebook.db"
-    if setup.roster is None or not database.is_file():
+    course = setup.course
+    if setup.roster is None or not course.gradebook_path.is_file():
         return
     # Imported only when needed: sqlalchemy is slow to import.
     from nbgrader.api import Gradebook
 
-    from grader.course import COURSE_ID
     from grader.engine.environment import nbgrader_tools
 
     # nbgrader runs `alembic` by name should the database be empty
-    with nbgrader_tools(), Gradebook(f"sqlite:///{database.resolve()}", course_id=COURSE_ID) as gradebook:
+    with nbgrader_tools(), Gradebook(course.db_url, course_id=COURSE_ID) as gradebook:
         for student in setup.roster:
             # Only the fields the roster fills in: an empty cell must not erase what nbgrader has.
             details = {key: value for key, value in (("first_name", student.first_name),
                                                       ("last_name", student.last_name),
                                                       ("email", student.email)) if value}
             gradebook.update_or_create_student(student.student_id, **details)
-    print(f"gradebook: {len(setup.roster)} roster students created or updated in {database}")
+    print(f"gradebook: {len(setup.roster)} roster students created or updated in {course.gradebook_path}")
 
 
 def read_record(path: Path) -> Record:
@@ -231,17 +220,21 @@ def write_synced(path: Path, data: bytes) -> None:
 
 
 def stage(sub: Submission, setup: IntakeSetup) -> None:
-    """Write the submission folder into submitted/.intake-XXXX/<assignment>/; drop the bytes."""
-    setup.submitted.mkdir(parents=True, exist_ok=True)
-    sub.staged = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=setup.submitted))
+    """Write the submission folder into submitted/.intake-XXXX/<assignment>/; drop the bytes.
+
+    The staging folder is laid out as a (hidden) student's folder, so that the course names its
+    files as it will name them once placed."""
+    course = setup.course
+    course.submitted_dir.mkdir(parents=True, exist_ok=True)
+    sub.staged = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=course.submitted_dir))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(sub.staged, 0o777 & ~umask)  # mkdtemp makes it private; it becomes the student's folder
-    folder = sub.staged / setup.assignment
-    folder.mkdir()
-    write_synced(folder / setup.notebook, sub.notebook)
-    write_synced(folder / REPORT, sub.pdf)
-    write_synced(folder / "timestamp.txt", format_timestamp(sub.timestamp).encode())
+    staged_as = sub.staged.name
+    course.submission_dir(staged_as).mkdir()
+    write_synced(course.submitted_notebook(staged_as), sub.notebook)
+    write_synced(course.submitted_report(staged_as), sub.pdf)
+    write_synced(course.submitted_timestamp(staged_as), format_timestamp(sub.timestamp).encode())
     sub.notebook, sub.pdf = b"", b""
 
 
@@ -251,18 +244,19 @@ def place(sub: Submission, setup: IntakeSetup) -> None:
     Renames only: a new student's whole folder appears at once; an existing submission is moved
     aside into the staging folder (deleted afterwards) and put back if the second rename fails.
     """
-    target = setup.folder(sub.student)
-    if setup.submitted.resolve() not in target.resolve().parents:  # ids are vetted; stay certain
-        raise VaelabError(f"refusing to write {target}: outside {setup.submitted}")
+    course = setup.course
+    target = course.submission_dir(sub.student)
+    if course.submitted_dir.resolve() not in target.resolve().parents:  # ids are vetted; stay certain
+        raise VaelabError(f"refusing to write {target}: outside {course.submitted_dir}")
     if not target.parent.exists():
         os.rename(sub.staged, target.parent)
         sub.staged = None
         return
-    replaced = sub.staged / f"replaced-{setup.assignment}"
+    replaced = sub.staged / f"replaced-{course.assignment}"
     if target.exists():
         os.rename(target, replaced)
     try:
-        os.rename(sub.staged / setup.assignment, target)
+        os.rename(course.submission_dir(sub.staged.name), target)
     except BaseException:
         if replaced.exists():
             os.rename(replaced, target)
@@ -271,18 +265,18 @@ def place(sub: Submission, setup: IntakeSetup) -> None:
 
 def existing_submission(setup: IntakeSetup, student: str) -> tuple[datetime | None, str, str] | None:
     """(arrival time, notebook sha256, report sha256) of the filed submission, or None."""
-    folder = setup.folder(student)
-    if not folder.is_dir():
+    course = setup.course
+    if not course.submission_dir(student).is_dir():
         return None
     moment = None
-    stamp = folder / "timestamp.txt"
+    stamp = course.submitted_timestamp(student)
     if stamp.is_file():
         try:
             moment = parse_utc(stamp.read_text().strip()).replace(tzinfo=timezone.utc)
         except (ValueError, OverflowError):
             moment = None  # unreadable: treated as older than anything
-    hashes = [sha256_file(folder / name) if (folder / name).is_file() else ""
-              for name in (setup.notebook, REPORT)]
+    hashes = [sha256_file(path) if path.is_file() else ""
+              for path in (course.submitted_notebook(student), course.submitted_report(student))]
     return moment, hashes[0], hashes[1]
 
 
@@ -306,7 +300,7 @@ def decide(subs: list[Submission], setup: IntakeSetup, earlier: Record) -> None:
             stamp = format_timestamp(moment)
             source = next((row["file"] for row in earlier.values() if row["student"] == student
                            and row["timestamp"] == stamp and row["status"] in (ACCEPTED, UNCHANGED)),
-                          f"the submission filed in {setup.folder(student).relative_to(setup.root)}")
+                          f"the submission filed in {setup.course.submission_dir(student).relative_to(setup.course.root)}")
             for sub in group:
                 sub.status, sub.reason = DUPLICATE, f"older than {source}"
         elif (moment == latest.timestamp and notebook_sha == latest.notebook_sha256
@@ -352,9 +346,9 @@ def main(zips: str | Path, course: str | Path = ".", roster: str | Path | None =
     if not paths:
         raise VaelabError(f"no *.zip files in {zips}: save the students' e-mail attachments there "
                           "first.")
-    setup = load_setup(root, read_roster(Path(roster)) if roster is not None else None)
+    setup = IntakeSetup.load(root, read_roster(Path(roster)) if roster is not None else None)
     update_gradebook(setup)
-    record = root / RECORD
+    record = setup.course.intake_record
     earlier = read_record(record)
     print(f"intake of {len(paths)} ZIP file(s) from {zips} into {root} (assignment {setup.assignment})")
     subs = [Submission(path=p, timestamp=arrival(p), zip_sha256=sha256_file(p)) for p in paths]

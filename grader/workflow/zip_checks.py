@@ -1,6 +1,6 @@
 """The checks every ZIP goes through at intake, in order (grader/workflow/intake.py files what passes).
 
-Each check takes the Submission on its way (below) and the course's IntakeSetup, fills
+Each check takes the Submission on its way (below) and the IntakeSetup (the course and the roster), fills
 in its part or raises Rejected with the reason recorded for the ZIP; `CHECKS` is the order. The
 rules are in grader/workflow/intake.py's docstring: file name -> student id, a safe archive, one
 notebook and one PDF, read under a byte cap, the notebook valid and this assignment's, the PDF
@@ -25,6 +25,7 @@ from pathlib import Path
 import nbformat
 import pypdf
 
+from grader.course import Course
 
 MAX_PAGES = 3                      # the handout's limit on the PDF report
 MAX_TOTAL_BYTES = 200 * 2**20      # uncompressed bytes per ZIP, declared and actually read
@@ -46,21 +47,23 @@ class Student:
 
 @dataclass(frozen=True)
 class IntakeSetup:
-    """What intake needs to know about the course folder, and the roster it was given."""
+    """The course ZIPs are taken into (its folder's layout is the Course's), what the checks read
+    of it once, and the roster intake was given."""
 
-    root: Path
-    assignment: str                  # nbgrader assignment name, e.g. "vae_speech"
-    notebook: str                    # file name of the notebook in submitted/<student>/<assignment>/
-    source_grade_ids: frozenset[str]  # nbgrader grade ids of the instructor's source notebook
+    course: Course
+    source_grade_ids: frozenset[str]    # nbgrader grade ids of the instructor's source notebook
     roster: tuple[Student, ...] | None  # None: ids come from the file names alone
 
-    @property
-    def submitted(self) -> Path:
-        return self.root / "submitted"
+    @classmethod
+    def load(cls, root: str | Path, roster: tuple[Student, ...] | None) -> IntakeSetup:
+        """The course in folder `root` (raises grader.course.CourseError when it is not one)."""
+        course = Course.load(root)
+        return cls(course, course.source_grade_ids(), roster)
 
-    def folder(self, student: str) -> Path:
-        """submitted/<student>/<assignment>: where one student's submission lives."""
-        return self.submitted / student / self.assignment
+    @property
+    def assignment(self) -> str:
+        """The course's nbgrader assignment name, e.g. "vae_speech"."""
+        return self.course.assignment
 
 
 @dataclass

@@ -26,6 +26,7 @@ import nbformat  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
+from grader.course import Course  # noqa: E402
 from grader.workflow import intake  # noqa: E402
 from grader.engine.environment import nbgrader_tools  # noqa: E402
 from grader.workflow import zip_checks  # noqa: E402
@@ -155,7 +156,8 @@ def test_notebook_without_metadata_is_recognised_by_its_grade_ids(course, zips):
 def student_of(name: str, roster: tuple[Student, ...] | None = None) -> str:
     """The id the rule gives for a ZIP called `name`; raises Rejected when there is none."""
     sub = Submission(path=Path(name), timestamp=datetime.now(timezone.utc), zip_sha256="")
-    identify_student(sub, IntakeSetup(Path("."), "vae_speech", "vae_speech.ipynb", frozenset(), roster))
+    course = Course(Path("."), {"assignment": "vae_speech", "notebook": "vae_speech.ipynb"})
+    identify_student(sub, IntakeSetup(course, frozenset(), roster))
     return sub.student
 
 
