@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import datetime
 import json
@@ -161,7 +162,12 @@ def run_kernel(notebook: nbformat.NotebookNode, workdir: Path, env: dict[str, st
                 watchdog.done.set()
                 run.stopped = watchdog.reason
             run.truncated_cell = client.truncated_cell
-            if kernel.has_kernel:  # a kernel manager we made is ours to shut down
+            # nbclient leaves its exit hook registered when the kernel died at its start: it would
+            # fail at the grader's exit, the kernel being cleaned up already
+            atexit.unregister(client._cleanup_kernel)
+            # a kernel manager we made is ours to shut down; one that died at its start was
+            # cleaned up by nbclient already (its sockets closed: an interrupt would fail)
+            if kernel.has_kernel and run_sync(kernel.is_alive)():
                 run_sync(kernel.shutdown_kernel)(now=True)
             if report.is_file():  # the warm supervisor's watchdog stopped it
                 run.stopped = report.read_text(encoding="utf-8")

@@ -36,7 +36,7 @@ from grader.engine import execute, judge, probe, restore_cells, warm
 from grader.engine.environment import kernel_environment
 from grader.engine.inputs import GradingInputs
 from grader.engine.probe import PROBE_SECONDS
-from grader.engine.result import GradingResult, Problem
+from grader.engine.result import GradingResult, Problem, Verdict
 from grader.engine.sandbox import Sandbox
 from grader.engine.warm import Zygote
 
@@ -71,7 +71,13 @@ class GradingOptions:
 
 @dataclass
 class Run:
-    """One submission on its way through the steps: what each step reads and leaves."""
+    """One submission on its way through the steps: what each step reads and leaves.
+
+    restore_cells  reads notebook                     writes notebook (restored), flags
+    probe          reads the restored notebook         writes probes, problems, grader_failure (a ProbeOutcome)
+    execute        reads notebook                     writes notebook (run), problems, seconds, grader_failure
+    judge          reads notebook, probes             writes records, verdicts, notebook (verdicts in its test cells)
+    """
 
     submission: Submission
     inputs: GradingInputs
@@ -80,11 +86,11 @@ class Run:
     workdir: Path                    # this run's private folder: the notebook's current folder
     notebook: nbformat.NotebookNode  # the notebook as the steps leave it
     sandbox: Sandbox
-    flags: list[str] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    probes: dict = field(default_factory=dict)
-    records: dict = field(default_factory=dict)
-    verdicts: dict = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)       # tampering found and repaired
+    problems: list[Problem] = field(default_factory=list)  # limits that cut the run
+    probes: dict[str, dict] = field(default_factory=dict)  # method test -> the probe's answers, or {"error": why}
+    records: dict[str, dict] = field(default_factory=dict)  # result test -> the numbers the notebook recorded
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
         ("kernel start", "imports and data", "training", "tests"), 0.0))
     grader_failure: str | None = None  # why the probe or kernel failed before the student's first cell

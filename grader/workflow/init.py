@@ -70,7 +70,7 @@ def main(course: str | Path, speaker_a: str | Path | None = None, speaker_b: str
     for speaker, path in given.items():
         _copy(path, course.speakers[speaker])
     _copy(task.notebook_path, course.source_notebook)
-    made = rules.course_data(course.data_dir) if hasattr(rules, "course_data") else {}
+    made = rules.course_data(course.data_dir)
     config = {"data": {name: str(Path(path).resolve().relative_to(root)) for name, path in made.items()},
               **course.config, "speaker_sources": {s: str(p.resolve()) for s, p in given.items()}}
     write_nbgrader_config(root)

@@ -46,7 +46,7 @@ def main(course: str | Path = ".", skip_bands: bool = False, threads: int | None
         tmp.write_text(notebook_text(notebook))
     bundle = build_bundle([course.release_notebook],
                           course.student_bundle_path,
-                          course.assignment, getattr(course.task.rules(), "STUDENT_WORK", None))
+                          course.assignment, course.task.rules().STUDENT_WORK)
     print(f"release: student notebook {course.release_notebook}; bundle for students {bundle}")
     if not skip_bands:
         grading_bands.main(course.root, threads=threads)

@@ -367,7 +367,11 @@ def judge_subspaces(record: dict | None, bands: dict) -> list[Check]:
     record = record or {}
     dims = record.get("dims") or {}
     dims_ok = all(dims.get(f) == bands["dims"][f] for f in FACTORS)
-    largest_ok = _inside(record.get("largest"), bands["largest"])
+    # The largest |dot product| is judged only between subspaces of the reference's sizes: the
+    # reference's own is near 1 (0.95 with the shipped model), and so is any pair of larger
+    # subspaces of a 16-D latent, so a wrong basis of the wrong size could land in the band by
+    # chance, on one machine and not on another.
+    largest_ok = dims_ok and _inside(record.get("largest"), bands["largest"])
     matrices_ok = dims_ok
     for pair, want in bands["alignment"].items():
         found = finite_numbers((record.get("alignment") or {}).get(pair), np.shape(want))
@@ -379,7 +383,8 @@ def judge_subspaces(record: dict | None, bands: dict) -> list[Check]:
               f"{[bands['dims'][f] for f in FACTORS]} on this course's sweeps (see latent_subspace)."),
         Check(1, largest_ok, "the largest |dot product| between subspaces is in the reference's band",
               f"largest |dot product| {_show(record.get('largest'))}, band {bands['largest'][0]:.3f} to "
-              f"{bands['largest'][1]:.3f}."),
+              f"{bands['largest'][1]:.3f}" + ("." if dims_ok else " (judged only when M per factor matches: "
+                                               "larger subspaces of 16 dimensions always overlap).")),
         Check(1, matrices_ok, "every pair's dot products match the reference (up to sign)",
               "the alignment matrices differ from the reference's: they follow from latent_subspace and "
               "subspace_alignment."),
