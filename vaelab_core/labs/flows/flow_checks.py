@@ -1,0 +1,923 @@
+"""Public self-checks of the flows lab: the planar flow, its constraint, the chain, the free
+energy, and the speech VAE's flow posterior (its inference and its loss).
+
+The third lab's notebook has students write four functions and two methods of
+`FlowVAE(FlowVAEBase)`; after each, a locked cell calls the matching check, e.g.
+`check_planar_flow(planar_flow)` or `check_flow_inference(FlowVAE)` (the class: the check builds
+fresh models with FlowVAE(n_flows=...); given an instance, it uses its class and leaves it alone).
+A check calls the student's code on small inputs and either prints "✓ <function>() passed: ..."
+(check_constrain_u adds a line showing why u is constrained) or stops the notebook with a message
+that says what was expected, what came back, and the likely mistake (`vaelab_core.checking`,
+shared with the other labs).
+
+What is checked, and how. This module is installed on students' machines and, like the rest of
+`vaelab_core`, holds NO reference implementation. Every check works from:
+
+- hand-built inputs whose answer is worked out in the comments (points where tanh is a simple
+  fraction, a flow that folds the plane at the root of z = 2 tanh z, Gaussians whose
+  log-density is a sum of constants);
+- properties any correct answer has (one log-determinant per sample, w^T u_hat > -1, a chain of
+  K flows is the same as K chains of one, each frame with its own parameters alone gives the
+  same as in the batch, kl moves one for one with log q_K, gradients reach every parameter);
+- the change of variables itself, with autograd as the judge: the log-determinant against
+  log|det| of the Jacobian that `torch.autograd.functional.jacobian` computes from the student's
+  own transform, and ln q_K(z_K) + ln|det dz_K/dz_0| against the hand-computed ln q_0(z_0)
+  (Rezende and Mohamed 2015, eq. 7).
+
+Each check runs in a fraction of a second with its own seeded random state, leaves the notebook's
+random state as it was, and turns the student's exceptions into a message (a stub's
+NotImplementedError reads "not implemented yet").
+
+`folding_example(planar_flow, constrain_u)` is not a check: it runs the student's two functions
+on the flow that folds the plane, for the notebook to print and plot (why u is constrained).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from vaelab_core import spec
+from vaelab_core.checking import (SelfCheckFailed, backward, call, checked_tensor, close, fail, loss_reaches,
+                                  loss_terms, own_random_state, passed, recon_mistake, show, without_gradient)
+
+__all__ = [
+    "SelfCheckFailed",
+    "check_planar_flow",
+    "check_constrain_u",
+    "check_flow_chain",
+    "check_free_energy",
+    "check_flow_inference",
+    "check_flow_loss",
+    "folding_example",
+    "Folding",
+]
+
+LN2, LN3 = math.log(2.0), math.log(3.0)
+LOG_2PI = math.log(2 * math.pi)
+
+
+def _pair(m: str, out, names: tuple[str, str]) -> tuple:
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        got = f"a {type(out).__name__} of length {len(out)}" if isinstance(out, (tuple, list)) else type(out).__name__
+        fail(m, f"should return a tuple ({names[0]}, {names[1]}), got {got}.")
+    return tuple(out)
+
+
+def _near(got: torch.Tensor, values, atol: float = 1e-4) -> bool:
+    """`got` equals the hand-computed `values` (numbers or a tensor) up to `atol`."""
+    want = torch.as_tensor(values, dtype=torch.float64)
+    return got.shape == want.shape and bool(torch.allclose(got.double(), want, atol=atol, rtol=1e-4))
+
+
+def _first(got: torch.Tensor, ladder: list[tuple[object, str]], atol: float = 1e-4) -> str | None:
+    """The cause of the first rung whose (hand-computed) values `got` matches, or None."""
+    return next((cause for values, cause in ladder if _near(got, values, atol)), None)
+
+
+def _diagonal_blocks(jac: torch.Tensor) -> torch.Tensor:
+    """(N, D, N, D) Jacobian of N independent samples -> (N, D, D), each sample's own block."""
+    n = jac.shape[0]
+    return torch.stack([jac[i, :, i, :] for i in range(n)])
+
+
+def _jacobian_blocks(m: str, transform: Callable, z: torch.Tensor) -> torch.Tensor:
+    """Each sample's (D, D) Jacobian of `transform` at z: (N, D) -> (N, D, D), by autograd;
+    fails when one sample's output depends on another's input."""
+    jac = call(m, torch.autograd.functional.jacobian, transform, z).detach()
+    blocks = _diagonal_blocks(jac)
+    if len(z) < 2:
+        return blocks
+    eye = torch.eye(len(z), dtype=torch.bool)[:, None, :, None].expand_as(jac)
+    if jac[~eye].abs().max() > 1e-6:
+        fail(m, "the output for one sample depends on the input of another sample: every operation "
+                "should act on the last dimension (D) only, e.g. (w * z).sum(-1), never a sum or a mean "
+                "over the samples.")
+    return blocks
+
+
+def _log_abs_det(blocks: torch.Tensor) -> torch.Tensor:
+    """(N, D, D) -> (N,) ln|det|, computed in float64."""
+    return torch.linalg.slogdet(blocks.double()).logabsdet
+
+
+# --- 1. planar_flow ---------------------------------------------------------------------------
+
+# Case A, worked out by hand. D = 2, w = (1, 2), b = 0.5, u = (3, -1): u^T w = 3 - 2 = 1, and
+# u_1 + u_2 = 2. The four points z = (a - b - 2 t, t) make a = w^T z + b take values where tanh is
+# a simple fraction, tanh(x) = (e^2x - 1) / (e^2x + 1):
+#   a = 0:          h = 0,                          h' = 1 - h^2 = 1
+#   a = ln(3) / 2:  h = (3 - 1) / (3 + 1) = 1/2,    h' = 3/4
+#   a = -ln(3) / 2: h = -1/2,                       h' = 3/4
+#   a = ln 3:       h = (9 - 1) / (9 + 1) = 4/5,    h' = 9/25
+# so f(z) = z + u h, and 1 + u^T psi(z) = 1 + h' u^T w = 1 + h' = 2, 7/4, 7/4, 34/25.
+_PLANAR_W, _PLANAR_U, _PLANAR_B = (1.0, 2.0), (3.0, -1.0), 0.5
+_PLANAR_A = (0.0, LN3 / 2, -LN3 / 2, LN3)
+_PLANAR_T = (0.5, -1.0, 2.0, 0.25)
+_PLANAR_H = (0.0, 0.5, -0.5, 0.8)
+_PLANAR_DH = (1.0, 0.75, 0.75, 0.36)
+_PLANAR_DET = (2.0, 1.75, 1.75, 1.36)
+_PLANAR_LOG_DET = tuple(math.log(d) for d in _PLANAR_DET)
+# As u^T w = 1, a log_det implies h'(a) = e^log_det - 1. What the typical mistakes give instead:
+#   1 - tanh(a):               1 - 0, 1 - 1/2, 1 + 1/2, 1 - 4/5
+#   tanh(a) itself:            the values of h above
+#   the sigmoid's derivative:  s (1 - s), s = 1 / (1 + e^-a) with e^-a = 1, 1/sqrt3, sqrt3, 1/3:
+#                              1/4, sqrt3 / (1 + sqrt3)^2 = 0.232051 (twice), (3/4)(1/4) = 3/16
+#   psi without w:             u^T (h' 1) = h' (u_1 + u_2) = 2 h'
+_DH_ONE_MINUS_H = (1.0, 0.5, 1.5, 0.2)
+_DH_SIGMOID = (0.25, 0.232051, 0.232051, 0.1875)
+_DH_PSI_WITHOUT_W = (2.0, 1.5, 1.5, 0.72)
+# Case B: the same points and w, b with u = (0, -1), so u^T w = -2 and 1 + u^T psi = 1 - 2 h' =
+# -1, -1/2, -1/2, 7/25: negative at three points (such a flow folds the plane, see constrain_u).
+_PLANAR_U_B = (0.0, -1.0)
+_PLANAR_DET_B = (-1.0, -0.5, -0.5, 0.28)
+_PLANAR_LOG_DET_B = (0.0, -LN2, -LN2, math.log(0.28))
+
+
+def _planar_points() -> torch.Tensor:
+    a, t = torch.tensor(_PLANAR_A), torch.tensor(_PLANAR_T)
+    return torch.stack([a - _PLANAR_B - 2 * t, t], dim=-1)  # (4, 2): w^T z + b = a
+
+
+def _planar(m: str, fn: Callable, z, u, w, b, what: str, hint: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+    """fn(z, u, w, b) checked to be (f_z (..., D), log_det (...)), both finite float32 (NaN aside)."""
+    z_in = z.clone()
+    f_z, log_det = _pair(m, call(m, fn, z_in, u, w, b, hint=hint), ("f_z", "log_det"))
+    if not torch.equal(z_in, z):
+        fail(m, "z was changed in place (z += ... or z[...] = ...): return a new tensor f_z = z + u h(w^T z + b) "
+                "and leave the input alone, the chain still needs it.")
+    f_z = checked_tensor(m, f"f_z {what}", f_z, tuple(z.shape), "f_z has the shape of z.")
+    lead = tuple(z.shape[:-1])
+    if isinstance(log_det, torch.Tensor) and tuple(log_det.shape) != lead:
+        if log_det.dim() == 0 or (log_det.numel() == 1 and len(lead) > 0 and lead != (1,)):
+            fail(m, f"log_det {what} should hold one value per sample, shape {lead}, got shape "
+                    f"{tuple(log_det.shape)}: it was summed (or averaged) over the samples. Each sample has "
+                    "its own Jacobian, so keep ln|1 + u^T psi(z)| per sample; the chain and the free energy "
+                    "average later.")
+        if tuple(log_det.shape) == (*lead, 1):
+            fail(m, f"log_det {what} should have shape {lead}, got {tuple(log_det.shape)}: sum u * psi over "
+                    "the last dimension without keepdim, one number per sample.")
+    if isinstance(log_det, torch.Tensor) and tuple(log_det.shape) == lead and torch.isnan(log_det).any():
+        return f_z, log_det.detach()  # the caller explains a NaN (a negative determinant)
+    log_det = checked_tensor(m, f"log_det {what}", log_det, lead, "One value per sample: shape (...,).")
+    return f_z, log_det
+
+
+@own_random_state
+def check_planar_flow(fn: Callable) -> None:
+    """planar_flow(z, u, w, b) -> (f_z (..., D), log_det (...,)): z + u tanh(w^T z + b), ln|1 + u^T psi(z)|."""
+    m = "planar_flow"
+    z = _planar_points()
+    u, w, b = torch.tensor(_PLANAR_U), torch.tensor(_PLANAR_W), torch.tensor(_PLANAR_B)
+    where = "for the 4 points of the hand case"
+    broadcast_hint = ("u, w (D,) or (..., D) and b a 0-d tensor or (...,) broadcast against z (..., D): "
+                      "compute w^T z as (w * z).sum(-1), not z @ w or torch.dot.")
+    f_z, log_det = _planar(m, fn, z, u, w, b, where, broadcast_hint)
+
+    # f(z) = z + u h(a): the hand values of h give it exactly.
+    h = torch.tensor(_PLANAR_H)[:, None]
+    want_f = z + h * u
+    if not close(f_z, want_f):
+        cause = "f(z) = z + u h(w^T z + b) with h = tanh."
+        if close(f_z, z + h * w):
+            cause = ("f_z moved z along w; the planar flow moves z along u: f(z) = z + u h(w^T z + b) "
+                     "(w only sets the direction of the hyperplane w^T z + b = 0).")
+        else:
+            other_b = _planar(m, fn, z, u, w, torch.tensor(-1.0), "for b = -1", broadcast_hint)[0]
+            if close(other_b, f_z):
+                cause = "changing b from 0.5 to -1 did not change f_z: b is ignored. The argument is a = w^T z + b."
+        fail(m, f"for w = (1, 2), b = 0.5, u = (3, -1) and z = {show(z)} (where a = w^T z + b = 0, "
+                f"ln(3)/2, -ln(3)/2, ln 3 and tanh(a) = 0, 1/2, -1/2, 4/5) expected f_z = {show(want_f)}, got "
+                f"{show(f_z)}; {cause}")
+
+    # log_det = ln|1 + u^T psi|, by hand: ln 2, ln 7/4, ln 7/4, ln 34/25.
+    if torch.isnan(log_det).any():
+        fail(m, f"log_det {where} contains NaN, although 1 + u^T psi(z) = {show(torch.tensor(_PLANAR_DET))} > 0 "
+                "there. Is a log or a square root taken of something negative?")
+    if not _near(log_det, _PLANAR_LOG_DET):
+        implied = log_det.double().exp() - 1  # = h'(a), as u^T w = 1
+        cause = _first(log_det, [
+            (_PLANAR_DET, "log_det is |det| itself, 1 + u^T psi(z): take its log, ln|1 + u^T psi(z)|."),
+            ([-v for v in _PLANAR_LOG_DET], "log_det has the wrong sign: it is +ln|1 + u^T psi(z)|."),
+        ]) or _first(implied, [
+            (_DH_ONE_MINUS_H, "that is h'(a) = 1 - tanh(a). Is h' the derivative of tanh, 1 - tanh(a)^2?"),
+            (_PLANAR_H, "that is h'(a) = tanh(a), h itself. Is h' the derivative of tanh, 1 - tanh(a)^2?"),
+            (_DH_SIGMOID, ("that is the sigmoid's derivative s(a) (1 - s(a)); h is tanh here, whose derivative "
+                           "is 1 - tanh(a)^2.")),
+            (_DH_PSI_WITHOUT_W, ("u^T psi came out as h'(a) (u_1 + u_2): psi(z) = h'(w^T z + b) w is a vector "
+                                 "along w. Did you leave out w?")),
+        ], atol=1e-3) or ("log_det = ln|1 + u^T psi(z)|, psi(z) = h'(w^T z + b) w, h'(a) = 1 - tanh(a)^2.")
+        fail(m, f"for the same points (h'(a) = 1 - tanh(a)^2 = 1, 3/4, 3/4, 9/25, so 1 + u^T psi = "
+                f"1 + h'(a) u^T w = 2, 7/4, 7/4, 34/25) expected log_det = {show(torch.tensor(_PLANAR_LOG_DET), 4)}, "
+                f"got {show(log_det, 4)}; {cause}")
+
+    # Case B: u^T w = -2, so 1 + u^T psi < 0 at three of the points; ln|.| needs the |.|.
+    _, log_det_b = _planar(m, fn, z, torch.tensor(_PLANAR_U_B), w, b, "for u = (0, -1)", broadcast_hint)
+    if torch.isnan(log_det_b).any():
+        fail(m, f"for u = (0, -1) (u^T w = -2), 1 + u^T psi(z) = {show(torch.tensor(_PLANAR_DET_B))} is negative "
+                f"at the first three points and log_det is {show(log_det_b, 4)}: the log of a negative number is "
+                "NaN. The density changes by the ABSOLUTE value of the determinant: "
+                "torch.log(torch.abs(1 + (u * psi).sum(-1))). (constrain_u keeps it positive in the chain, but "
+                "planar_flow itself must work for any u.)")
+    if not _near(log_det_b, _PLANAR_LOG_DET_B):
+        fail(m, f"for u = (0, -1) (u^T w = -2, 1 + u^T psi(z) = {show(torch.tensor(_PLANAR_DET_B))}) expected "
+                f"log_det = ln|1 + u^T psi| = {show(torch.tensor(_PLANAR_LOG_DET_B), 4)}, got {show(log_det_b, 4)}.")
+
+    # The change of variables on random inputs: log_det against autograd's Jacobian of f_z, with
+    # one flow shared by all samples and with a flow per sample (u, w (N, D), b (N,)).
+    gen = torch.Generator().manual_seed(31)
+    n, d = 5, 3
+    z = torch.randn(n, d, generator=gen)
+    shared = (torch.randn(d, generator=gen), torch.randn(d, generator=gen), torch.tensor(0.3))
+    per_sample = (torch.randn(n, d, generator=gen), torch.randn(n, d, generator=gen), torch.randn(n, generator=gen))
+    for label, (u, w, b) in (("one flow for all samples", shared), ("a flow per sample", per_sample)):
+        _, log_det = _planar(m, fn, z, u, w, b, f"({label})", broadcast_hint)
+        blocks = _jacobian_blocks(m, lambda x, u=u, w=w, b=b: fn(x, u, w, b)[0], z)
+        want = _log_abs_det(blocks)
+        if not close(log_det, want, atol=1e-3):
+            fail(m, f"random z, u, w, b ({label}, D = 3): log_det = {show(log_det, 4)} but ln|det df/dz| from "
+                    f"autograd's Jacobian of your f_z is {show(want, 4)}. log_det must be the log of the "
+                    "absolute determinant of f's Jacobian: ln|1 + u^T psi(z)|, psi(z) = (1 - tanh(a)^2) w.")
+
+    # Leading dimensions: (B, T, D) frames, each with its own flow (part 2), against frame by frame.
+    z = torch.randn(2, 3, 4, generator=gen)
+    u, w, b = torch.randn(2, 3, 4, generator=gen), torch.randn(2, 3, 4, generator=gen), torch.randn(2, 3, generator=gen)
+    f_z, log_det = _planar(m, fn, z, u, w, b, "for z, u, w (2, 3, 4) and b (2, 3)", broadcast_hint)
+    for i in range(2):
+        for j in range(3):
+            f_one, ld_one = _planar(m, fn, z[i, j][None], u[i, j], w[i, j], b[i, j], "for one frame", broadcast_hint)
+            if not (close(f_z[i, j], f_one[0]) and close(log_det[i, j], ld_one[0])):
+                fail(m, f"frame ({i}, {j}) of a (2, 3, 4) batch, each frame with its own u, w, b, gives a "
+                        "different result from the same frame alone. " + broadcast_hint)
+
+    # Gradients reach z (the chain), u, w and b (trained in part 1, predicted in part 2).
+    leaves = {name: v.clone().requires_grad_() for name, v in
+              (("z", z[0]), ("u", u[0, 0]), ("w", w[0, 0]), ("b", b[0, 0]))}
+    f_z, log_det = call(m, fn, leaves["z"], leaves["u"], leaves["w"], leaves["b"])
+    backward(m, f_z.sum() + log_det.sum(), "f_z and log_det")
+    missing = without_gradient(leaves)
+    if missing:
+        fail(m, f"no gradient reaches {missing} through f_z and log_det: use torch operations on the tensors "
+                "(no .item(), .detach(), numpy or math functions); u, w and b are trained.")
+    passed(m, "f(z) = z + u tanh(w^T z + b), log_det = ln|1 + u^T psi(z)| per sample equals autograd's "
+              "Jacobian, broadcasts over (..., D), gradients reach z, u, w, b")
+
+
+# --- 2. constrain_u ---------------------------------------------------------------------------
+
+# Three rows worked out by hand, w = (3, 4) (|w| = 5, |w|^2 = 25):
+#   u = (-2, 1):          w^T u = -6 + 4 = -2,  m(-2)   = -1 + ln(1 + e^-2) = -0.873072
+#   u = (4, -3):          w^T u = 0,            m(0)    = -1 + ln 2         = -0.306853
+#   u = (ln(3) / 3, 0):   w^T u = ln 3,         m(ln 3) = -1 + ln(1 + 3)    =  0.386294
+# (m(a) = -1 + softplus(a), the paper's appendix A). u_hat = u + (m - a) w / |w|^2 gives
+# w^T u_hat = a + (m - a) = m, and moves u along w only.
+_CONSTRAIN_W = (3.0, 4.0)
+_CONSTRAIN_U = ((-2.0, 1.0), (4.0, -3.0), (LN3 / 3, 0.0))
+_CONSTRAIN_A = (-2.0, 0.0, LN3)
+_CONSTRAIN_M = (-0.8730719889570275, LN2 - 1, math.log(4.0) - 1)
+# What w^T u_hat comes out as for the typical mistakes:
+#   m(a) = softplus(a), without the -1:   m + 1 = 0.126928, 0.693147, 1.386294
+#   divided by |w| = 5 instead of 25:     a + 5 (m - a) = 3.634640, -1.534264, -2.462977
+_CONSTRAIN_SOFTPLUS = tuple(v + 1 for v in _CONSTRAIN_M)
+_CONSTRAIN_BY_NORM = tuple(a + 5 * (v - a) for a, v in zip(_CONSTRAIN_A, _CONSTRAIN_M))
+
+# The flow that folds the plane: u = (-2, 0), w = (1, 0), b = 0, so w^T u = -2 and
+# f(z) = (z_1 - 2 tanh z_1, z_2). z* = 1.915008 solves z = 2 tanh z (iterate z <- 2 tanh z), so
+# (-z*, 0), (0, 0) and (z*, 0) all map to (0, 0): f is not invertible. With u_hat =
+# (m(-2), 0) = (-0.873072, 0) they map to +-z* (1 + m(-2) / 2) (as tanh z* = z* / 2), +-1.079038.
+FOLD_ROOT = 1.9150080481545375
+_FOLD_U, _FOLD_W = (-2.0, 0.0), (1.0, 0.0)
+
+
+def _constrained(m: str, fn: Callable, u: torch.Tensor, w: torch.Tensor, what: str) -> torch.Tensor:
+    u_in, w_in = u.clone(), w.clone()
+    out = call(m, fn, u_in, w_in, hint="u and w have shape (..., D): compute w^T u as (w * u).sum(-1, keepdim=True) "
+                                       "so that it broadcasts against w.")
+    if not (torch.equal(u_in, u) and torch.equal(w_in, w)):
+        fail(m, "u or w was changed in place: return a new tensor u_hat and leave u and w alone.")
+    return checked_tensor(m, f"u_hat {what}", out, tuple(u.shape),
+                          "u_hat has the shape of u; w^T u is one number per row, (w * u).sum(-1, keepdim=True).")
+
+
+@own_random_state
+def check_constrain_u(fn: Callable) -> None:
+    """constrain_u(u, w) -> u_hat (..., D): u moved along w so that w^T u_hat = -1 + softplus(w^T u) > -1."""
+    m = "constrain_u"
+    w = torch.tensor(_CONSTRAIN_W).expand(3, 2).contiguous()
+    u = torch.tensor(_CONSTRAIN_U)
+    u_hat = _constrained(m, fn, u, w, "for 3 rows of (u, w) in D = 2")
+    dots = (u_hat.double() * w.double()).sum(-1)
+    normal = torch.tensor([4.0, -3.0], dtype=torch.float64) / 5  # the direction perpendicular to w
+    if torch.equal(u_hat, u):
+        fail(m, "it returns u unchanged. For u = (-2, 1), w = (3, 4) (w^T u = -2 < -1) the flow is not "
+                "invertible: 1 + u^T psi(z) = 1 - 2 h'(a) is negative near a = 0, and the plane folds onto "
+                "itself. u_hat = u + (m(w^T u) - w^T u) w / |w|^2 with m(a) = -1 + softplus(a); it changes u "
+                "even when w^T u > -1 already, as m(a) != a.")
+    if not _near(dots, _CONSTRAIN_M):
+        cause = _first(dots, [
+            (_CONSTRAIN_SOFTPLUS, ("w^T u_hat came out as softplus(w^T u): the -1 is missing, m(a) = -1 + "
+                                   "softplus(a) (it is the -1 that gives values above -1 rather than above 0).")),
+            (_CONSTRAIN_BY_NORM, ("the step along w is |w| = 5 times too long: divide by |w|^2 (w^T w), not by "
+                                  "|w|, so that w^T u_hat = w^T u + (m - w^T u) w^T w / |w|^2 = m.")),
+            (_CONSTRAIN_A, "w^T u_hat equals w^T u: u was moved perpendicular to w, or by (m - a) = 0."),
+        ], atol=1e-3) or ("u_hat = u + (m(w^T u) - w^T u) w / |w|^2, m(a) = -1 + softplus(a) = -1 + ln(1 + e^a), "
+                          "so that w^T u_hat = m(w^T u).")
+        fail(m, f"for w = (3, 4) and u = {show(u, 4)} (w^T u = -2, 0, ln 3) expected w^T u_hat = m(w^T u) = "
+                f"-1 + ln(1 + e^(w^T u)) = {show(torch.tensor(_CONSTRAIN_M), 4)}, got {show(dots, 4)}; {cause}")
+    if not close((u_hat.double() @ normal), (u.double() @ normal)):
+        fail(m, f"u_hat = {show(u_hat, 4)} for u = {show(u, 4)}, w = (3, 4): w^T u_hat is right but u also moved "
+                "perpendicular to w. Move u along w only: u_hat = u + (m(w^T u) - w^T u) w / |w|^2.")
+
+    # Random (u, w) with leading dims (B, K, D) = (2, 5, 5): w^T u_hat > -1 everywhere, u moved
+    # along w only, each row as alone. Some u point against w (w^T u = -3) as a fold would need.
+    gen = torch.Generator().manual_seed(37)
+    u, w = torch.randn(2, 5, 5, generator=gen), torch.randn(2, 5, 5, generator=gen)
+    u[0, :2] = -3 * w[0, :2] / (w[0, :2] ** 2).sum(-1, keepdim=True)
+    u_hat = _constrained(m, fn, u, w, "for u, w of shape (2, 5, 5)").double()
+    dots = (u_hat * w.double()).sum(-1)
+    if (dots <= -1).any():
+        fail(m, f"for random u, w (shape (2, 5, 5)) w^T u_hat reaches {dots.min():.4f} <= -1: the flow can fold. "
+                "m(a) = -1 + softplus(a) > -1 for every a.")
+    step = u_hat - u.double()
+    along = (step * w.double()).sum(-1, keepdim=True) / (w.double() ** 2).sum(-1, keepdim=True) * w.double()
+    if not close(step, along, atol=1e-4):
+        fail(m, "for random u, w of shape (2, 5, 5), u_hat - u is not parallel to w in every row: each row's u "
+                "moves along its own w. With several rows, w^T u needs keepdim: (w * u).sum(-1, keepdim=True).")
+    for i, k in ((0, 0), (1, 3)):
+        alone = _constrained(m, fn, u[i, k], w[i, k], "for one (u, w) of shape (5,)")
+        if not close(alone.double(), u_hat[i, k]):
+            fail(m, f"row ({i}, {k}) of a (2, 5, 5) batch gives a different u_hat from the same (u, w) alone: "
+                    "each row uses its own w^T u, (w * u).sum(-1, keepdim=True).")
+
+    # Gradients reach u and w (both trained, or predicted by the encoder in part 2).
+    leaves = {"u": u[1].clone().requires_grad_(), "w": w[1].clone().requires_grad_()}
+    out = call(m, fn, leaves["u"], leaves["w"])
+    backward(m, out.sum(), "u_hat")
+    missing = without_gradient(leaves)
+    if missing:
+        fail(m, f"no gradient reaches {missing} through u_hat: use torch operations (torch.nn.functional.softplus, "
+                "torch.log1p, torch.exp), no .item(), numpy or math functions.")
+
+    # Why: the flow that folds the plane, and what the student's u_hat does to it.
+    fold_hat = _constrained(m, fn, torch.tensor(_FOLD_U), torch.tensor(_FOLD_W), "for u = (-2, 0), w = (1, 0)")
+    image = FOLD_ROOT * (1 + fold_hat[0].item() / 2)  # z* + u_hat_1 tanh(z*), tanh(z*) = z* / 2
+    passed(m, "w^T u_hat = -1 + softplus(w^T u) > -1 for every (u, w), u moved along w only, gradients reach u, w")
+    print(f"  why: u = (-2, 0), w = (1, 0), b = 0 (w^T u = -2 < -1) folds the plane: (-{FOLD_ROOT:.3f}, 0), (0, 0) "
+          f"and ({FOLD_ROOT:.3f}, 0) all map to (0, 0) ({FOLD_ROOT:.3f} solves z = 2 tanh z), so no inverse "
+          f"exists; with your u_hat = ({fold_hat[0].item():.3f}, {fold_hat[1].item():.3f}) they map to "
+          f"(-{image:.3f}, 0), (0, 0), ({image:.3f}, 0).")
+
+
+@dataclass(frozen=True)
+class Folding:
+    """A planar flow that folds the plane, and the same flow with u constrained (for a figure).
+
+    u = (-2, 0), w = (1, 0), b = 0: f(z) = (z_1 - 2 tanh z_1, z_2) sends three points to one.
+    points: (3, 2) (-z*, 0), (0, 0), (z*, 0), z* = 1.915 the root of z = 2 tanh z.
+    images, images_hat: (3, 2) their images under u and under u_hat = constrain_u(u, w).
+    line: (S,) z_1 from -3 to 3 (with z_2 = 0); folded, unfolded: (S,) f's first coordinate along
+    it under u (goes down then up: not one-to-one) and under u_hat (increasing).
+    log_det, log_det_hat: (S,) ln|det| along the line (-inf where the folded flow's det is 0).
+    """
+
+    u: torch.Tensor
+    u_hat: torch.Tensor
+    w: torch.Tensor
+    points: torch.Tensor
+    images: torch.Tensor
+    images_hat: torch.Tensor
+    line: torch.Tensor
+    folded: torch.Tensor
+    unfolded: torch.Tensor
+    log_det: torch.Tensor
+    log_det_hat: torch.Tensor
+
+    def __str__(self) -> str:
+        def pts(t):
+            return ", ".join(f"({a:.3f}, {b:.3f})" for a, b in t.tolist())
+        return (f"u = {tuple(self.u.tolist())}, w = {tuple(self.w.tolist())}, b = 0: w^T u = "
+                f"{float(self.u @ self.w):.0f} < -1\n"
+                f"  {pts(self.points)} -> {pts(self.images)}: three points, one image; f has no inverse\n"
+                f"u_hat = constrain_u(u, w) = ({self.u_hat[0]:.3f}, {self.u_hat[1]:.3f}): w^T u_hat = "
+                f"{float(self.u_hat @ self.w):.3f} > -1\n"
+                f"  {pts(self.points)} -> {pts(self.images_hat)}: one point each")
+
+
+@torch.no_grad()
+def folding_example(planar_flow: Callable, constrain_u: Callable, steps: int = 121) -> Folding:
+    """The student's planar_flow with and without the student's constrain_u on the folding flow
+    (see `Folding`); print it, or plot `line` against `folded` and `unfolded`."""
+    u, w, b = torch.tensor(_FOLD_U), torch.tensor(_FOLD_W), torch.tensor(0.0)
+    u_hat = call("constrain_u", constrain_u, u, w)
+    points = torch.tensor([[-FOLD_ROOT, 0.0], [0.0, 0.0], [FOLD_ROOT, 0.0]])
+    line = torch.linspace(-3.0, 3.0, steps)
+    along = torch.stack([line, torch.zeros_like(line)], dim=-1)
+    images = call("planar_flow", planar_flow, points, u, w, b)[0]
+    images_hat = call("planar_flow", planar_flow, points, u_hat, w, b)[0]
+    folded, log_det = call("planar_flow", planar_flow, along, u, w, b)
+    unfolded, log_det_hat = call("planar_flow", planar_flow, along, u_hat, w, b)
+    return Folding(u=u, u_hat=u_hat, w=w, points=points, images=images, images_hat=images_hat, line=line,
+                   folded=folded[:, 0], unfolded=unfolded[:, 0], log_det=log_det, log_det_hat=log_det_hat)
+
+
+# --- 3. flow_chain ----------------------------------------------------------------------------
+
+def _chain(m: str, fn: Callable, z0, log_q0, u, w, b, what: str, hint: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+    z_in, lq_in = z0.clone(), log_q0.clone()
+    out = call(m, fn, z_in, lq_in, u, w, b, hint=hint)
+    if not (torch.equal(z_in, z0) and torch.equal(lq_in, log_q0)):
+        fail(m, "z0 or log_q0 was changed in place (+=, -= or item assignment): build new tensors, "
+                "z = ...; log_q = log_q - log_det.")
+    z_k, log_q = _pair(m, out, ("z_K", "log_q_K"))
+    z_k = checked_tensor(m, f"z_K {what}", z_k, tuple(z0.shape), "z_K has the shape of z0.")
+    lead = tuple(z0.shape[:-1])
+    if isinstance(log_q, torch.Tensor) and log_q.dim() == 0 and lead:
+        fail(m, f"log_q_K {what} should hold one value per sample, shape {lead}, got a single number: keep "
+                "log_q = log_q - log_det per sample, never summed over the samples.")
+    log_q = checked_tensor(m, f"log_q_K {what}", log_q, lead, "log_q_K has the shape of log_q0, one per sample.")
+    return z_k, log_q
+
+
+@own_random_state
+def check_flow_chain(fn: Callable) -> None:
+    """flow_chain(z0, log_q0, u, w, b) -> (z_K, log_q_K): K constrained planar flows in order,
+    ln q_K(z_K) = ln q0(z0) - sum_k ln|det df_k/dz_{k-1}| (eq. 7)."""
+    m = "flow_chain"
+    layout_hint = ("u, w have shape (..., K, D) and b (..., K): flow k is u[..., k, :], w[..., k, :], b[..., k] "
+                   "(part 2 puts the frames' dims first: u (B, T, K, D)); take K from u.shape[-2].")
+    gen = torch.Generator().manual_seed(41)
+
+    # One flow: log_q_1 = log_q0 - ln|det dz_1/dz0|, the Jacobian of the student's own z_1 by autograd.
+    n, d = 6, 2
+    z0, log_q0 = torch.randn(n, d, generator=gen), torch.randn(n, generator=gen) - 2
+    u, w, b = torch.randn(1, d, generator=gen), torch.randn(1, d, generator=gen), torch.randn(1, generator=gen)
+    z1, log_q1 = _chain(m, fn, z0, log_q0, u, w, b, "for K = 1 flow", layout_hint)
+    if close(z1, z0):
+        fail(m, "with K = 1 flow z_K equals z0: the flow was not applied. z, log_det = planar_flow(z, "
+                "constrain_u(u[..., k, :], w[..., k, :]), w[..., k, :], b[..., k]) for each k.")
+    blocks = _jacobian_blocks(m, lambda x: fn(x, log_q0, u, w, b)[0], z0)
+    log_det = _log_abs_det(blocks)
+    want = log_q0.double() - log_det
+    if not close(log_q1, want, atol=1e-3):
+        cause = _first(log_q1, [
+            (log_q0.double() + log_det, ("the log-det is added; it is subtracted: ln q_K(z_K) = ln q0(z0) - "
+                                         "sum_k ln|det df_k/dz_{k-1}| (eq. 7). Where a flow spreads space "
+                                         "out (|det| > 1), the density goes down.")),
+            (-log_det, "log_q0 is dropped: start from log_q = log_q0 and subtract each flow's log-det."),
+            (log_q0, "log_q_K equals log_q0: subtract each flow's log-det, log_q = log_q - log_det."),
+        ], atol=1e-3) or "log_q_K = log_q0 - log_det of each flow (check planar_flow's log_det too)."
+        fail(m, f"one flow: log_q0 = {show(log_q0)}, and autograd's Jacobian of your z_K gives ln|det dz_K/dz0| "
+                f"= {show(log_det)}, so ln q_K(z_K) should be {show(want)}; got {show(log_q1)}: {cause}")
+
+    # u must be constrained: on the flow that folds the plane (u = (-2, 0), w = (1, 0), b = 0) the
+    # three points (-z*, 0), (0, 0), (z*, 0) go to +-1.079038 with u_hat, all to (0, 0) with u (see
+    # constrain_u's hand computation).
+    points = torch.tensor([[-FOLD_ROOT, 0.0], [0.0, 0.0], [FOLD_ROOT, 0.0]])
+    image = FOLD_ROOT * (1 + _CONSTRAIN_M[0] / 2)  # m(-2) = -0.873072
+    want_z = torch.tensor([[-image, 0.0], [0.0, 0.0], [image, 0.0]])
+    z_fold, _ = _chain(m, fn, points, torch.zeros(3), torch.tensor([_FOLD_U]), torch.tensor([_FOLD_W]),
+                       torch.zeros(1), "for the folding flow", layout_hint)
+    if not close(z_fold, want_z, atol=1e-3):
+        cause = "each flow uses u_hat = constrain_u(u[..., k, :], w[..., k, :]) in place of u."
+        if z_fold.abs().max() < 1e-3:
+            cause = ("all three points went to (0, 0): the flow folded the plane, so u was used as it is. Use "
+                     "u_hat = constrain_u(u[..., k, :], w[..., k, :]) in planar_flow, which keeps each flow "
+                     "invertible (w^T u_hat > -1).")
+        fail(m, f"with u = (-2, 0), w = (1, 0), b = 0 (w^T u = -2) the points {show(points)} should go to "
+                f"{show(want_z)} (u_hat = (-0.873, 0)), got {show(z_fold)}; {cause}")
+
+    # K = 3 flows are the same as three chains of one flow each, in order (z carried, log-dets summed).
+    n, d, k = 5, 2, 3
+    z0, log_q0 = torch.randn(n, d, generator=gen), torch.randn(n, generator=gen) - 2
+    u, w, b = torch.randn(k, d, generator=gen), torch.randn(k, d, generator=gen), torch.randn(k, generator=gen)
+    z_k, log_q = _chain(m, fn, z0, log_q0, u, w, b, "for K = 3 flows", layout_hint)
+
+    def one(z, lq, i):
+        return _chain(m, fn, z, lq, u[i:i + 1], w[i:i + 1], b[i:i + 1], "for K = 1 flow", layout_hint)
+
+    steps = [(z0, log_q0)]
+    for i in range(k):
+        steps.append(one(*steps[-1], i))
+    want_z, want_q = steps[-1]
+    if not close(z_k, want_z, atol=1e-4):
+        backwards = (z0, log_q0)
+        for i in reversed(range(k)):
+            backwards = one(*backwards, i)
+        if close(z_k, backwards[0], atol=1e-4):
+            cause = ("the flows were applied in reverse order: flow 0 comes first, z_1 = f_0(z0), ..., "
+                     "z_K = f_{K-1}(z_{K-1}).")
+        elif close(z_k, one(z0, log_q0, k - 1)[0], atol=1e-4):
+            cause = ("z_K is the last flow applied to z0: each flow was fed z0. Feed each flow the previous "
+                     "flow's output, z = planar_flow(z, ...)[0], and return the last z.")
+        else:
+            cause = "z_k = f_{k-1}(z_{k-1}) for k = 1..K, each flow with its own u[..., k, :], w[..., k, :], b[..., k]."
+        fail(m, f"with K = 3 flows expected z_K = {show(want_z)} (flow 0, then 1, then 2, each as a chain of one "
+                f"flow), got {show(z_k)}; {cause}")
+    if not close(log_q, want_q, atol=1e-4):
+        last = log_q0 - (steps[-2][1] - steps[-1][1])
+        cause = "subtract every flow's log-det from log_q0."
+        if close(log_q, last, atol=1e-4):
+            cause = ("only the last flow's log-det is kept: log_q = log_q0 - log_det inside the loop overwrites "
+                     "it. Accumulate, log_q = log_q - log_det, starting from log_q0.")
+        fail(m, f"with K = 3 flows expected log_q_K = log_q0 - the three log-dets = {show(want_q)}, got "
+                f"{show(log_q)}; {cause}")
+
+    # Part 2's layout: a flow per frame, z0 (B, T, D), u, w (B, T, K, D), b (B, T, K); each frame
+    # with its own parameters alone must give the same.
+    z0, log_q0 = torch.randn(2, 3, 4, generator=gen), torch.randn(2, 3, generator=gen)
+    u, w = torch.randn(2, 3, 2, 4, generator=gen), torch.randn(2, 3, 2, 4, generator=gen)
+    b = torch.randn(2, 3, 2, generator=gen)
+    z_k, log_q = _chain(m, fn, z0, log_q0, u, w, b, "for z0 (2, 3, 4), u, w (2, 3, K = 2, 4), b (2, 3, 2)",
+                        layout_hint)
+    for i, j in ((0, 0), (1, 2), (0, 1)):
+        z_one, q_one = _chain(m, fn, z0[i, j][None], log_q0[i, j][None], u[i, j], w[i, j], b[i, j],
+                              "for one frame", layout_hint)
+        if not (close(z_k[i, j], z_one[0]) and close(log_q[i, j], q_one[0])):
+            fail(m, f"frame ({i}, {j}) of a (2, 3) batch of frames, each with its own K = 2 flows, differs from "
+                    "the same frame alone. " + layout_hint)
+
+    # Gradients reach z0, log_q0, u, w and b.
+    leaves = {"z0": z0.clone().requires_grad_(), "log_q0": log_q0.clone().requires_grad_(),
+              "u": u.clone().requires_grad_(), "w": w.clone().requires_grad_(), "b": b.clone().requires_grad_()}
+    out = call(m, fn, *leaves.values())
+    backward(m, out[0].sum() + out[1].sum(), "z_K and log_q_K")
+    missing = without_gradient(leaves)
+    if missing:
+        fail(m, f"no gradient reaches {missing} through z_K and log_q_K: no .detach(), .item(), numpy or "
+                "in-place writes into a preallocated tensor on the way.")
+
+    # K = 0 (part 2's plain VAE): nothing changes.
+    z0, log_q0 = torch.randn(4, 3, generator=gen), torch.randn(4, generator=gen)
+    z_k, log_q = _chain(m, fn, z0, log_q0, torch.zeros(0, 3), torch.zeros(0, 3), torch.zeros(0),
+                        "for K = 0 flows (u of shape (0, D))",
+                        "With K = 0 flows the loop runs no step and (z0, log_q0) come back unchanged.")
+    if not (close(z_k, z0) and close(log_q, log_q0)):
+        fail(m, "with K = 0 flows (u, w of shape (0, D), b (0,)) flow_chain should return z0 and log_q0 unchanged.")
+    passed(m, "K constrained flows in order, ln q_K = ln q0 - sum of ln|det| (autograd's Jacobian), a flow per "
+              "frame, gradients reach every input, K = 0 is the identity")
+
+
+
+# --- 4. free_energy ---------------------------------------------------------------------------
+
+# By hand: log_q = (-1, -2.5, 0.5, -3), log_p = (-2, -1, -0.5, -6); log_q - log_p = (1, -1.5, 1, 3),
+# whose mean is 3.5 / 4 = 0.875. The typical mistakes give: log_p - log_q, -0.875; the sum, 3.5;
+# the mean of exp(log_q - log_p), (e + e^-1.5 + e + e^3) / 4 = 6.436308.
+_FE_LOG_Q = (-1.0, -2.5, 0.5, -3.0)
+_FE_LOG_P = (-2.0, -1.0, -0.5, -6.0)
+_FE_WANT = 0.875
+
+
+def _free_energy(m: str, fn: Callable, log_q, log_p, what: str) -> float:
+    out = call(m, fn, log_q.clone(), log_p.clone())
+    if isinstance(out, torch.Tensor) and out.dim() > 0 and out.numel() > 1:
+        fail(m, f"F {what} should be a single number (a 0-d tensor), got shape {tuple(out.shape)}: average over "
+                "ALL samples, .mean() without a dim.")
+    return checked_tensor(m, f"F {what}", out, (), "F is one number, a 0-d tensor: .mean() over all samples.").item()
+
+
+@own_random_state
+def check_free_energy(fn: Callable) -> None:
+    """free_energy(log_q, log_p) -> 0-d F = mean(log_q - log_p) over all samples."""
+    m = "free_energy"
+    log_q, log_p = torch.tensor(_FE_LOG_Q), torch.tensor(_FE_LOG_P)
+    got = _free_energy(m, fn, log_q, log_p, "for 4 samples")
+    if not math.isclose(got, _FE_WANT, rel_tol=1e-5, abs_tol=1e-6):
+        cause = next((c for v, c in (
+            (-_FE_WANT, ("the sign is flipped: F = E_q[ln q - ln p], what q gives up to match p (eq. 15), not "
+                         "ln p - ln q.")),
+            (4 * _FE_WANT, "it is the sum over the 4 samples: F is an expectation, the MEAN over samples."),
+            (6.436308, "it is the mean of exp(log_q - log_p): F is the mean of the log-ratio itself."),
+        ) if math.isclose(got, v, rel_tol=1e-5)), "F = mean over samples of (log_q - log_p).")
+        fail(m, f"for log_q = {list(_FE_LOG_Q)} and log_p = {list(_FE_LOG_P)} (log_q - log_p = 1, -1.5, 1, 3) "
+                f"expected F = 3.5 / 4 = {_FE_WANT}, got {got:.6f}; {cause}")
+
+    # The bound is reached when q = p / Z: then log_q - log_p = -ln Z everywhere, F = -ln Z (here ln Z = 2).
+    gen = torch.Generator().manual_seed(43)
+    log_q = torch.randn(2, 3, generator=gen) - 3
+    got = _free_energy(m, fn, log_q, log_q + 2.0, "for (2, 3) samples")
+    if not math.isclose(got, -2.0, rel_tol=1e-5, abs_tol=1e-5):
+        fail(m, f"for log_p = log_q + 2 on (2, 3) samples (q = p / Z with ln Z = 2) expected F = -ln Z = -2, got "
+                f"{got:.6f}: average over every sample of every dimension.")
+
+    # Gradients reach both (in part 2, log_p depends on the decoder).
+    leaves = {"log_q": log_q.clone().requires_grad_(), "log_p": (log_q + 1).requires_grad_()}
+    out = call(m, fn, leaves["log_q"], leaves["log_p"])
+    loss_reaches(m, out, leaves)
+    passed(m, "F = mean(log_q - log_p), -ln Z when q = p / Z, gradients reach both")
+
+
+# --- 5. FlowVAE.inference ---------------------------------------------------------------------
+
+# Set by the check (not the student's weights): mean = 1/2 and logvar = ln 4 (standard deviation 2)
+# in every dimension, and z0 = mean + 2 * 1 = 5/2 (one standard deviation up). Then, per latent
+# dimension, ln q0(z0) = -1/2 (ln 2 pi + logvar + (z0 - mean)^2 / exp(logvar))
+#                      = -1/2 (ln 2 pi + ln 4 + 4 / 4) = -2.112086.
+# The typical mistakes give, per dimension:
+#   logvar left out:           -1/2 (ln 2 pi + 1)          = -1.418939
+#   ln 2 pi left out:          -1/2 (ln 4 + 1)             = -1.193147
+#   N(0, 1) instead of q0:     -1/2 (ln 2 pi + (5/2)^2)    = -4.043939
+_INF_MEAN, _INF_LOGVAR, _INF_Z0 = 0.5, math.log(4.0), 2.5
+_LOG_Q0_PER_DIM = -0.5 * (LOG_2PI + math.log(4.0) + 1.0)
+_LOG_Q0_NO_LOGVAR = -0.5 * (LOG_2PI + 1.0)
+_LOG_Q0_NO_2PI = -0.5 * (math.log(4.0) + 1.0)
+_LOG_Q0_STANDARD = -0.5 * (LOG_2PI + 2.5 ** 2)
+
+
+def _model_class(model_class) -> type:
+    return model_class if isinstance(model_class, type) else type(model_class)
+
+
+def _last_linear(module: nn.Module) -> nn.Linear:
+    return [layer for layer in module.modules() if isinstance(layer, nn.Linear)][-1]
+
+
+def _new_model(m: str, model_class, n_flows: int) -> nn.Module:
+    """A fresh model_class(n_flows=n_flows), seeded; never the student's trained instance."""
+    torch.manual_seed(0)
+    with warnings.catch_warnings():  # n_flows = 0 makes an empty nn.Linear, whose init warns
+        warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+        return call(m, functools.partial(_model_class(model_class), n_flows=n_flows))
+
+
+def _flow_model(m: str, model_class, n_flows: int) -> nn.Module:
+    """A fresh model whose posterior is mean 1/2, logvar ln 4 for every x."""
+    model = _new_model(m, model_class, n_flows)
+    for name in ("mlp_x_z", "inf_mean", "inf_logvar"):
+        if not isinstance(getattr(model, name, None), nn.Module):
+            fail(m, f"the model has no layer {name!r}: FlowVAE should subclass FlowVAEBase, which builds it.")
+    with torch.no_grad():
+        for name, value in (("inf_mean", _INF_MEAN), ("inf_logvar", _INF_LOGVAR)):
+            layer = _last_linear(getattr(model, name))
+            layer.weight.zero_()
+            layer.bias.fill_(value)
+    return model
+
+
+def _inference(m: str, model: nn.Module, x: torch.Tensor, what: str):
+    hint = ("h = self.mlp_x_z(x); mean, logvar = self.inf_mean(h), self.inf_logvar(h); u, w, b = "
+            "self.flow_parameters(h); z0 = self.reparametrization(mean, logvar).")
+    out = call(m, model.inference, x, hint=hint)
+    if not isinstance(out, (tuple, list)) or len(out) != 4:
+        got = f"a {type(out).__name__} of length {len(out)}" if isinstance(out, (tuple, list)) else type(out).__name__
+        fail(m, f"should return a tuple (z_K, log_q_K, mean, logvar), got {got}.")
+    lead, z_dim = tuple(x.shape[:-1]), model.z_dim
+    z_k, log_q, mean, logvar = out
+    if isinstance(log_q, torch.Tensor) and tuple(log_q.shape) != lead and log_q.numel() < max(1, math.prod(lead)):
+        fail(m, f"log_q_K {what} should hold one value per frame, shape {lead}, got {tuple(log_q.shape)}: it was "
+                "summed or averaged over frames. ln q_K(z_K) is a density per frame; get_loss averages.")
+    z_k = checked_tensor(m, f"z_K {what}", z_k, (*lead, z_dim), "z_K has one Z-vector per frame.")
+    log_q = checked_tensor(m, f"log_q_K {what}", log_q, lead, "log_q_K holds one value per frame: sum over Z only.")
+    mean = checked_tensor(m, f"mean {what}", mean, (*lead, z_dim))
+    logvar = checked_tensor(m, f"logvar {what}", logvar, (*lead, z_dim))
+    return out, z_k, log_q, mean, logvar
+
+
+@own_random_state
+def check_flow_inference(model_class) -> None:
+    """FlowVAE.inference(x) -> (z_K, log_q_K, mean, logvar): the sample z0 of q0 through the
+    chain, ln q_K(z_K) = ln q0(z0) - sum of ln|det| (checked with autograd's Jacobian)."""
+    m = "inference"
+    k = 3
+    model = _flow_model(m, model_class, k)
+    z_dim = model.z_dim
+    # The sample z0 is set by the check: reparametrization returns it (and records what it got),
+    # flow_parameters records the h it is given.
+    state = {"z0": None, "args": None, "h": None}
+    flow_parameters = model.flow_parameters
+
+    def fixed_sample(mean, logvar):
+        state["args"] = (mean, logvar)
+        return state["z0"]
+
+    def recorded_flow_parameters(h):
+        state["h"] = h
+        return flow_parameters(h)
+
+    model.reparametrization = fixed_sample
+    model.flow_parameters = recorded_flow_parameters
+
+    torch.manual_seed(1)
+    x = torch.rand(2, 3, model.x_dim) * 3
+    state["z0"] = torch.full((2, 3, z_dim), _INF_Z0)
+    _, z_k, log_q, mean, logvar = _inference(m, model, x, "for x of shape (2, 3, F)")
+    if state["args"] is None:
+        fail(m, "reparametrization was not called: sample z0 = self.reparametrization(mean, logvar), the "
+                "base's sampler, then push z0 through the flows.")
+    if close(mean, torch.full_like(mean, _INF_LOGVAR)) and close(logvar, torch.full_like(logvar, _INF_MEAN)):
+        fail(m, "mean and logvar are swapped: mean = self.inf_mean(h), logvar = self.inf_logvar(h), returned "
+                "as (z_K, log_q_K, mean, logvar).")
+    if not (close(mean, torch.full_like(mean, _INF_MEAN)) and close(logvar, torch.full_like(logvar, _INF_LOGVAR))):
+        fail(m, "the returned mean and logvar are not inf_mean(h) and inf_logvar(h) with h = self.mlp_x_z(x).")
+    got_mean, got_logvar = (a.detach() if isinstance(a, torch.Tensor) else a for a in state["args"])
+    if not (isinstance(got_mean, torch.Tensor) and close(got_mean, mean) and close(got_logvar, logvar)):
+        fail(m, "reparametrization should get (mean, logvar) of q0, in this order.")
+    h = state["h"]
+    if h is None:
+        fail(m, "flow_parameters was not called: u, w, b = self.flow_parameters(h) gives each frame's flows.")
+    if not (isinstance(h, torch.Tensor) and close(h.detach(), model.mlp_x_z(x).detach())):
+        fail(m, "flow_parameters should get h = self.mlp_x_z(x), the encoder's last hidden layer: the flows are "
+                "amortised, predicted per frame from x like mean and logvar.")
+    if close(z_k, state["z0"]):
+        fail(m, f"with {k} flows z_K equals the sample z0: z0 instead of z_K was returned. Return the output of "
+                "flow_chain(z0, log_q0, u, w, b).")
+
+    # z_K follows the sample z0 (not mean), and only it: the same z0 twice gives the same z_K.
+    state["z0"] = torch.full((2, 3, z_dim), _INF_Z0)
+    again = _inference(m, model, x, "for the same x and z0")[1]
+    if not close(again, z_k):
+        fail(m, "the same x and the same sample z0 gave two different z_K: draw z0 only with "
+                "self.reparametrization(mean, logvar) (no torch.randn of your own), then the flows are deterministic.")
+    state["z0"] = torch.full((2, 3, z_dim), -1.5)
+    moved = _inference(m, model, x, "for another z0")[1]
+    if close(moved, z_k):
+        fail(m, "z_K did not change when the sample z0 did: are the flows fed mean instead of z0? "
+                "z_K, log_q_K = flow_chain(z0, log_q0, u, w, b).")
+
+    # eq. 7: ln q_K(z_K) + ln|det dz_K/dz0| = ln q0(z0), with the Jacobian of the student's own z_K
+    # by autograd and ln q0(z0) by hand (z0 = 5/2 for mean 1/2, standard deviation 2).
+    xs = x[0, :2]
+    z0 = torch.full((2, z_dim), _INF_Z0)
+
+    def z_k_of(z):
+        state["z0"] = z
+        return model.inference(xs)[0]
+
+    state["z0"] = z0.clone().requires_grad_()
+    _, z_k, log_q, _, _ = _inference(m, model, xs, "for x of shape (2, F)")
+    out = model.inference(xs)[0]
+    if not out.requires_grad:
+        fail(m, "z_K is cut from the graph of z0 (.detach(), .data, torch.no_grad() or numpy on the way): the "
+                "flows must stay differentiable.")
+    log_det = _log_abs_det(_jacobian_blocks(m, z_k_of, z0))
+    implied = log_q.double() + log_det  # = ln q0(z0) when log_q_K = ln q0(z0) - sum of log-dets
+    want = z_dim * _LOG_Q0_PER_DIM
+    if not _near(implied, [want, want], atol=1e-3):
+        cause = _first(implied, [
+            ([z_dim * _LOG_Q0_NO_LOGVAR] * 2, ("log_q0 is missing the logvar term: ln N(z0; mean, exp(logvar)) = "
+                                               "-1/2 sum (ln 2 pi + logvar + (z0 - mean)^2 / exp(logvar)).")),
+            ([z_dim * _LOG_Q0_NO_2PI] * 2, ("log_q0 is missing the constant ln(2 pi) of each dimension: -1/2 sum "
+                                            "(ln 2 pi + logvar + (z0 - mean)^2 / exp(logvar)).")),
+            ([z_dim * _LOG_Q0_STANDARD] * 2, ("log_q0 is the density of N(0, I) at z0; the base posterior q0 is "
+                                              "N(mean, exp(logvar)): -1/2 sum (ln 2 pi + logvar + (z0 - mean)^2 / "
+                                              "exp(logvar)).")),
+            (want + log_det, ("log_q_K equals log_q0(z0): the flows' log-dets are not subtracted. Return the "
+                              "log_q_K of flow_chain(z0, log_q0, u, w, b).")),
+            (want + 2 * log_det, "log_q_K is log_q0 + the log-dets: subtract them (flow_chain, eq. 7)."),
+        ], atol=1e-3) or ("log_q0 = -1/2 sum over Z of (ln 2 pi + logvar + (z0 - mean)^2 / exp(logvar)), then "
+                          "flow_chain subtracts the log-dets.")
+        fail(m, f"for mean = 1/2, logvar = ln 4 and z0 = 5/2 in each of the Z = {z_dim} dimensions, ln q0(z0) = "
+                f"{z_dim} x -1/2 (ln 2 pi + ln 4 + 1) = {want:.4f}, so log_q_K + ln|det dz_K/dz0| (autograd) should "
+                f"be {want:.4f} per frame; got {show(implied, 4)}: {cause}")
+
+    # Gradients reach the encoder: mlp_x_z, both heads and the flows' parameters.
+    model.zero_grad(set_to_none=True)
+    state["z0"] = z0
+    z_k, log_q, mean, logvar = model.inference(xs)
+    backward(m, z_k.sum() + log_q.sum() + mean.sum() + logvar.sum(), "z_K, log_q_K, mean and logvar")
+    for name in ("mlp_x_z", "inf_mean", "inf_logvar", "inf_flow"):
+        part = getattr(model, name, None)
+        if isinstance(part, nn.Module) and all(p.grad is None or p.grad.abs().sum() == 0 for p in part.parameters()):
+            fail(m, f"no gradient reaches {name}: is its output used (and not detached) on the way to z_K and log_q_K?")
+
+    # K = 0, the plain VAE of part 2: z_K = z0 and log_q_K = ln q0(z0).
+    plain = _flow_model(m, model_class, 0)
+    plain.reparametrization = fixed_sample
+    state["z0"] = torch.full((2, z_dim), _INF_Z0)
+    _, z_k, log_q, _, _ = _inference(m, plain, xs, "with n_flows = 0")
+    if not (close(z_k, state["z0"]) and _near(log_q, [want, want], atol=1e-3)):
+        fail(m, f"with n_flows = 0, z_K should be z0 and log_q_K = ln q0(z0) = {want:.4f}; got z_K "
+                f"{'= z0' if close(z_k, state['z0']) else '!= z0'} and log_q_K = {show(log_q, 4)}.")
+    passed(m, "z0 from reparametrization through the flows, ln q_K(z_K) = ln q0(z0) - ln|det dz_K/dz0| "
+              "(autograd), one value per frame, gradients reach the encoder, n_flows = 0 works")
+
+
+# --- 6. FlowVAE.get_loss ----------------------------------------------------------------------
+
+# Worked out by hand for x = 2 and eta = ln 4 at every bin (per bin: ln pi + eta + x^2 e^-eta =
+# ln pi + ln 4 + 4 / 4), as lab 1, and for eta read as a variance (ln pi + ln(ln 4) + 4 / ln 4) or
+# |x| in place of |x|^2 (ln pi + ln 4 + 2 / 4).
+_RECON_PER_BIN = spec.LOG_PI + math.log(4.0) + 1.0
+_RECON_PER_BIN_ETA_AS_VARIANCE = spec.LOG_PI + math.log(math.log(4.0)) + 4.0 / math.log(4.0)
+_RECON_PER_BIN_X_NOT_SQUARED = spec.LOG_PI + math.log(4.0) + 0.5
+# The prior's log-density per latent dimension, ln N(z; 0, 1) = -1/2 (z^2 + ln 2 pi): at z = 1,
+# -1/2 (1 + ln 2 pi) = -1.418939; at z = 0, -1/2 ln 2 pi = -0.918939.
+_LOG_PRIOR_AT_ONE = -0.5 * (1.0 + LOG_2PI)
+_LOG_PRIOR_AT_ZERO = -0.5 * LOG_2PI
+_GET_LOSS_LOG_Q = -10.0
+
+
+def _loss_of(m: str, model: nn.Module, x, eta, z_k, log_q) -> tuple[float, float, float]:
+    out = loss_terms(m, call(m, model.get_loss, x, eta, z_k, log_q))
+    return tuple(v.item() for v in out)
+
+
+@own_random_state
+def check_flow_loss(model_class) -> None:
+    """FlowVAE.get_loss(x, eta, z_K, log_q_K) -> (loss, recon, kl): lab 1's recon, kl = mean of
+    log_q_K - ln N(z_K; 0, I), loss = recon + kl, each averaged over frames."""
+    m = "get_loss"
+    model = _new_model(m, model_class, 2)
+    f, z_dim = model.x_dim, model.z_dim
+    frames, shape_x, shape_z = 15, (3, 5, f), (3, 5, z_dim)
+    x = torch.full(shape_x, 2.0)
+    eta = torch.full(shape_x, math.log(4.0))
+    ones, log_q = torch.ones(shape_z), torch.full(shape_x[:2], _GET_LOSS_LOG_Q)
+
+    # kl is estimated from the sample: it moves one for one with log_q_K.
+    _, _, kl = _loss_of(m, model, x, eta, ones, log_q)
+    _, _, kl_up = _loss_of(m, model, x, eta, ones, log_q + 1.5)
+    if not math.isclose(kl_up - kl, 1.5, rel_tol=1e-3, abs_tol=1e-4):
+        if abs(kl_up - kl) < 1e-6:
+            cause = ("kl does not depend on log_q_K: is it lab 1's analytic KL (from mean and logvar)? With flows "
+                     "q_K has no closed form; the KL term is estimated from the sample, the mean over frames of "
+                     "log_q_K - ln p(z_K).")
+        elif math.isclose(kl_up - kl, frames * 1.5, rel_tol=1e-3):
+            cause = (f"kl moved {frames} times too far for {frames} frames, their sum: average over frames "
+                     "(batch and time), sum over the latent dimensions only.")
+        elif math.isclose(kl_up - kl, -1.5, rel_tol=1e-3):
+            cause = "kl went down: its sign is flipped. kl = mean over frames of (log_q_K - ln p(z_K))."
+        else:
+            cause = "kl = mean over frames of (log_q_K - ln p(z_K)): one more nat of log_q_K is one more nat of kl."
+        fail(m, f"raising log_q_K by 1.5 in every frame changed kl by {kl_up - kl:.4f}, expected +1.5; {cause}")
+
+    # Case 1: z_K = 1 and log_q_K = -10 in every frame.
+    loss, recon, kl = _loss_of(m, model, x, eta, ones, log_q)
+    want = f * _RECON_PER_BIN
+    if not math.isclose(recon, want, rel_tol=1e-4):
+        cause = recon_mistake(recon, want, frames=frames, bins=f,
+                              if_eta_is_variance=f * _RECON_PER_BIN_ETA_AS_VARIANCE,
+                              if_x_not_squared=f * _RECON_PER_BIN_X_NOT_SQUARED)
+        cause = cause or "it is lab 1's term, the sum over bins of ln pi + eta + x^2 e^-eta."
+        fail(m, f"reconstruction term for x = 2 and eta = ln 4 at every bin: expected {want:.3f} per frame (lab 1's "
+                f"term, unchanged), got {recon:.3f}; {cause}")
+    prior = z_dim * _LOG_PRIOR_AT_ONE
+    want_kl = _GET_LOSS_LOG_Q - prior
+    if not math.isclose(kl, want_kl, rel_tol=1e-4, abs_tol=1e-4):
+        cause = next((c for v, c in (
+            (_GET_LOSS_LOG_Q, ("kl equals the mean of log_q_K: the prior term is missing. kl = mean of (log_q_K - "
+                               "ln p(z_K)), ln p(z_K) = -1/2 sum (z_K^2 + ln 2 pi).")),
+            (_GET_LOSS_LOG_Q + 0.5 * z_dim, ("the constant ln(2 pi) is missing in ln p(z_K) = -1/2 sum over Z of "
+                                             "(z_K^2 + ln 2 pi).")),
+            (-want_kl, "the sign of kl is flipped: kl = mean of (log_q_K - ln p(z_K)), not ln p - ln q."),
+            (_GET_LOSS_LOG_Q + prior, "ln p(z_K) is added; it is subtracted: kl = mean of (log_q_K - ln p(z_K))."),
+            (want_kl * frames, f"it is {frames} times too large for {frames} frames, their sum: average over frames."),
+            (_GET_LOSS_LOG_Q - _LOG_PRIOR_AT_ONE, (f"ln p(z_K) was averaged over the Z = {z_dim} latent dimensions: "
+                                                  "sum over them, average over frames.")),
+        ) if math.isclose(kl, v, rel_tol=1e-4, abs_tol=1e-4)),
+            "kl = mean over frames of (log_q_K - ln p(z_K)), ln p(z_K) = -1/2 sum over Z of (z_K^2 + ln 2 pi).")
+        fail(m, f"for z_K = 1 and log_q_K = -10 in every frame, ln p(z_K) = {z_dim} x -1/2 (1 + ln 2 pi) = "
+                f"{prior:.4f}, so kl = -10 - ({prior:.4f}) = {want_kl:.4f}; got {kl:.4f}: {cause}")
+    if not math.isclose(loss, recon + kl, rel_tol=1e-5, abs_tol=1e-4):
+        fail(m, f"loss should be recon + kl (the negative ELBO per frame), got {loss:.4f} vs {recon + kl:.4f}.")
+
+    # Case 2: z_K = 0, where ln p(z_K) = -Z/2 ln 2 pi; recon does not move.
+    loss, recon0, kl = _loss_of(m, model, x, eta, torch.zeros(shape_z), log_q)
+    want_kl = _GET_LOSS_LOG_Q - z_dim * _LOG_PRIOR_AT_ZERO
+    if not math.isclose(kl, want_kl, rel_tol=1e-4, abs_tol=1e-4):
+        fail(m, f"for z_K = 0 and log_q_K = -10, ln p(z_K) = -{z_dim}/2 ln 2 pi, so kl = {want_kl:.4f}; got {kl:.4f}. "
+                "ln p(z_K) = -1/2 sum over Z of (z_K^2 + ln 2 pi).")
+    if not math.isclose(recon0, recon, rel_tol=1e-5):
+        fail(m, "the reconstruction term changed with z_K: it depends on x and eta only.")
+
+    # One frame gives the same per-frame values as 15 identical frames.
+    one = _loss_of(m, model, x[:1, :1], eta[:1, :1], ones[:1, :1], log_q[:1, :1])
+    whole = _loss_of(m, model, x, eta, ones, log_q)
+    if not all(math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-4) for a, b in zip(one, whole)):
+        fail(m, f"one frame gives (loss, recon, kl) = {tuple(round(v, 3) for v in one)} but {frames} identical frames "
+                f"give {tuple(round(v, 3) for v in whole)}: average over all frames (batch x time), do not sum.")
+
+    # Gradients reach eta (recon), z_K (the prior) and log_q_K.
+    gen = torch.Generator().manual_seed(47)
+    leaves = {"eta": torch.randn(shape_x, generator=gen).requires_grad_(),
+              "z_K": torch.randn(shape_z, generator=gen).requires_grad_(),
+              "log_q_K": torch.randn(shape_x[:2], generator=gen).requires_grad_()}
+    loss_t = call(m, model.get_loss, torch.rand(shape_x, generator=gen), *leaves.values())[0]
+    loss_reaches(m, loss_t, leaves)
+
+    # The whole model: loss(x) = get_loss on inference's outputs, finite, and it trains every part.
+    model.zero_grad(set_to_none=True)
+    try:
+        out = model.loss(torch.rand(2, 3, f, generator=gen) * 3)
+    except NotImplementedError:
+        fail(m, "get_loss passed its own cases, but model.loss(x) stops at a method that is not implemented yet "
+                "(inference?): fill it in, run its cell and its check, then this check again.")
+    except Exception as err:  # a student error: show it as a message, with its type
+        fail(m, f"get_loss passed its own cases, but model.loss(x) raised {type(err).__name__}: {err}. loss(x) runs "
+                "inference, generation_x and get_loss in turn: see the inference check.")
+    loss_t = loss_terms(m, out)[0]
+    if not torch.isfinite(loss_t):
+        fail(m, f"model.loss(x) is {loss_t.item()} on random frames: see the inference and get_loss checks.")
+    backward(m, loss_t, "model.loss(x)")
+    untouched = [name for name, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    if untouched:
+        fail(m, f"model.loss(x) sends no gradient to {untouched[0]}: does every part (encoder, flows, decoder) "
+                "reach the loss without .detach()?")
+    passed(m, "lab 1's recon, kl = mean of log_q_K - ln N(z_K; 0, I) on hand cases, loss = recon + kl per frame, "
+              "gradients reach eta, z_K, log_q_K and every layer")
