@@ -132,8 +132,9 @@ EXAMPLES = {
     "order": Example("inference: returns (mean, logvar, z) instead of (z, mean, logvar)",
                                _edit("return self.reparametrization(mean, logvar), mean, logvar",
                                      "return mean, logvar, self.reparametrization(mean, logvar)"),
-                               _full(test_inference=0, test_training=2, test_seeds=2, test_finetune=1,
-                                     test_cross=1)),
+                               # its fine-tuned losses land 2 to 4 spreads from the reference's: inside the
+                               # fine-tuning bands on any machine; the pre-trained losses catch it
+                               _full(test_inference=0, test_training=2, test_seeds=2, test_finetune=2)),
     "nologpi": Example("get_loss: the log(pi) constant left out",
                                   _edit("spec.LOG_PI + eta", "eta"),
                                   _full(test_get_loss=2, test_training=2, test_seeds=2, test_finetune=1,

@@ -455,7 +455,8 @@ def make_bands(records: dict, namespace: dict, speakers: dict) -> dict:
     # wide. A mean over five runs (seeds) varies less: 3 spreads of one run is generous.
     bands = {"test_training": {"final_train_total": [float(finals.min()) - 3 * max(spread, 0.005 * abs(center)),
                                                      float(finals.max()) + 3 * max(spread, 0.005 * abs(center))],
-                               "final_train_kl": _interval(kl_center, 4 * kl_spread, 0.05 * abs(kl_center))},
+                               # 3 spreads: a posterior with the wrong variance ends 3 to 5 spreads off
+                               "final_train_kl": _interval(kl_center, 3 * kl_spread, 0.05 * abs(kl_center))},
              "test_seeds": {"final_mean": _interval(center, 3 * spread, 0.01 * abs(center)),
                             "final_std_max": 6 * spread + 0.005 * abs(center),
                             "final_kl_mean": _interval(kl_center, 3 * kl_spread, 0.05 * abs(kl_center))}}
@@ -466,15 +467,22 @@ def make_bands(records: dict, namespace: dict, speakers: dict) -> dict:
                  for k in range(5)] for s in "AB"}
     cross_runs = {m: {d: [evaluate(model, speakers[d])["total"] for model in tuned[m]] for d in "AB"} for m in "AB"}
     recorded = records["test_finetune"]
+    # Fine-tuning starts from the shipped weights, so a model with a small mistake still lands
+    # within a few spreads of the reference (returning (mean, logvar, z), or exp(logvar) as the
+    # standard deviation: 2 to 4 spreads), on one side of a 4-spread edge or the other depending
+    # on the machine. These bands are wide enough to keep such runs inside on any machine (6
+    # spreads, at least 3 %); the pre-trained losses, which a correct model reproduces exactly,
+    # catch those mistakes, and what the fine-tuning bands catch (no fine-tuning, a broken
+    # model, the wrong data) lands tens of spreads away.
     bands["test_finetune"] = {
         "pretrained": {s: _interval(recorded["pretrained"][s], 4 * float(np.std(pretrained_runs[s])),
                                     0.002 * abs(recorded["pretrained"][s])) for s in "AB"},
-        "finetuned": {s: _interval(recorded["finetuned"][s], 4 * float(np.std(cross_runs[s][s])),
-                                   0.01 * abs(recorded["finetuned"][s])) for s in "AB"},
+        "finetuned": {s: _interval(recorded["finetuned"][s], 6 * float(np.std(cross_runs[s][s])),
+                                   0.03 * abs(recorded["finetuned"][s])) for s in "AB"},
     }
     table = records["test_cross"]["cross"]
-    bands["test_cross"] = {"cross": {m: {d: _interval(table[m][d], 4 * float(np.std(cross_runs[m][d])),
-                                                      0.01 * abs(table[m][d])) for d in "AB"} for m in "AB"}}
+    bands["test_cross"] = {"cross": {m: {d: _interval(table[m][d], 6 * float(np.std(cross_runs[m][d])),
+                                                      0.03 * abs(table[m][d])) for d in "AB"} for m in "AB"}}
     bands["spread"] = {"seed_finals": finals.tolist(), "pretrained_eval_seeds": pretrained_runs,
                        "cross_finetune_seeds": cross_runs}
     return bands

@@ -2,7 +2,8 @@
 
 A graded course costs minutes on 2 cores, so each lab's course is graded once per test session
 (`graded_vae_speech`, `graded_latent_space`) and shared by the modules that read it:
-test_course_workflow.py, test_latent_space_course.py and test_formgrader_browser.py. A test that
+test_course_workflow.py, test_latent_space_course.py, test_flows_course.py and
+test_formgrader_browser.py. A test that
 changes a course (grades by hand, regrades) works on a copy (course_helpers.copy_course).
 The released vae_speech course (bands made) is made once too (`released_vae_speech`): the graded
 course and the hostile submissions' course are copies of it.
@@ -75,12 +76,11 @@ def graded_vae_speech(tmp_path_factory, session_home, released_vae_speech):
             "report": page}
 
 
-@pytest.fixture(scope="session")
-def graded_latent_space(tmp_path_factory, session_home):
-    """The same for latent_space: init (which makes the sweeps), release with bands, intake,
+def _graded_course(root, assignment: str) -> dict:
+    """A course of `assignment` taken through the whole workflow: init (which makes the data its
+    grading.py's course_data asks for), release with bands, intake of the example ZIPs,
     autograde two at a time, feedback, export, report."""
-    root = tmp_path_factory.mktemp("latent")
-    course = course_verb.main(root / "course", assignment_name="latent_space")
+    course = course_verb.main(root / "course", assignment_name=assignment)
     release.main(course.root, threads=2)
     write_example_zips(course, root / "inbox")
     intake.main(root / "inbox", course.root)
@@ -89,3 +89,15 @@ def graded_latent_space(tmp_path_factory, session_home):
     grades = export.main(course.root)
     page = report.main(course.root)
     return {"course": course, "results": results, "pages": pages, "grades": grades, "report": page}
+
+
+@pytest.fixture(scope="session")
+def graded_latent_space(tmp_path_factory, session_home):
+    """The same for latent_space (its sweeps made by init)."""
+    return _graded_course(tmp_path_factory.mktemp("latent"), "latent_space")
+
+
+@pytest.fixture(scope="session")
+def graded_flows(tmp_path_factory, session_home):
+    """The same for flows."""
+    return _graded_course(tmp_path_factory.mktemp("flows"), "flows")

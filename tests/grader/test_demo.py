@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from grader.assignment import default_solutions
+from grader.kit.demo import lab_names
 from vaelab_core.cli import main as cli
 
 
@@ -74,7 +76,7 @@ def test_demo_runs_the_latent_space_lab_and_reports_it_beside_the_seed(tmp_path,
 
 def test_demo_names_the_labs_when_one_is_unknown(tmp_path, capsys):
     assert cli(["demo", "--out", str(tmp_path), "--lab", "nosuchlab"]) == 2
-    assert "latent_space, vae_speech" in capsys.readouterr().err
+    assert ", ".join(lab_names(default_solutions())) in capsys.readouterr().err
 
 
 def test_demo_needs_both_speakers_or_neither(tmp_path, capsys):

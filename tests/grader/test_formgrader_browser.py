@@ -34,7 +34,9 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
+from grader.assignment import default_solutions
 from grader.course import Course
+from grader.kit.demo import lab_names
 from grader.workflow import autograde, export, feedback
 from grader.workflow.feedback import visible_text
 from tests.grader.course_helpers import copy_course
@@ -301,7 +303,7 @@ def test_jupyter_lab_in_the_course_folder_has_nbgrader_s_menu(hand_graded):
     assert hand_graded["seen"]["menus"] == ["Nbgrader"]
 
 
-@pytest.mark.parametrize("lab", ["vae_speech", "latent_space"])
+@pytest.mark.parametrize("lab", lab_names(default_solutions()))
 def test_the_class_report_and_a_feedback_page_read_well_at_1280x800(lab, request, browser):
     graded = request.getfixturevalue(f"graded_{lab}")
     feedback_page = next(page for page in graded["pages"] if page.parent.parent.name == "correct")

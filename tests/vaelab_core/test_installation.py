@@ -21,6 +21,8 @@ from nbclient.exceptions import CellExecutionError
 from vaelab_core import installation
 
 REPO = Path(__file__).resolve().parents[2]
+#: Every lab of the kit: a folder of labs/ with its generated notebook.
+LABS = sorted(p.name for p in (REPO / "labs").iterdir() if (p / f"{p.name}.ipynb").is_file())
 SYMBOL = "torch_exception_get_what_without_backtrace"
 
 
@@ -84,7 +86,7 @@ def test_vaelab_command_says_it_in_one_sentence(broken_torchaudio, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lab", ["vae_speech", "latent_space"])
+@pytest.mark.parametrize("lab", LABS)
 def test_notebook_first_cell_says_it_in_one_sentence(lab, broken_torchaudio, tmp_path):
     notebook = nbformat.read(REPO / "labs" / lab / f"{lab}.ipynb", as_version=4)
     first = next(cell for cell in notebook.cells if cell.cell_type == "code")

@@ -1,0 +1,150 @@
+"""Example submissions of flows, each with the scores the grader must give it.
+
+Instructor-only (they hold the solution): made from the student notebook of the release by
+writing the solution cells into it, and graded by `vaelab demo`, the end-to-end tests and the
+grading benchmark. The correct cells are read from the solution notebook beside this file;
+each mistake is an edit of one of them, the kind a student makes. The hidden tests probe each
+function alone, so a mistake costs its own part, and the results that its run changes.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+#: The six tests of the code and the two of the results, with their points in the notebook.
+POINTS = {"test_planar_flow": 3, "test_constrain_u": 2, "test_flow_chain": 3, "test_free_energy": 1,
+          "test_flow_inference": 3, "test_flow_loss": 2, "test_densities": 3, "test_flow_vae": 3}
+#: The solution cells a student writes: four functions and the FlowVAE class.
+CELLS = ("planar_flow", "constrain_u", "flow_chain", "free_energy", "flow_model")
+
+
+def _solution_cells() -> dict[str, str]:
+    """{grade id: source} of the solution notebook's cells a student writes, markers dropped."""
+    notebook = nbformat.read(Path(__file__).with_name("flows.ipynb"), as_version=4)
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in notebook.cells}
+    return {name: re.sub(r"\n?[ \t]*### (BEGIN|END) SOLUTION", "", cells[name]) for name in CELLS}
+
+
+SOLUTION = _solution_cells()
+
+#: The same code written another way: the determinant lemma's dot product taken first, the
+#: constraint applied to all K flows at once, each flow an nn.Module, torch.distributions.
+VARIANTS = {
+    "planar_flow": '''def planar_flow(z, u, w, b):
+    h = torch.tanh(torch.einsum("...d,...d->...", z, w.expand_as(z)) + b)
+    w_dot_u = (w * u).sum(-1)  # psi^T u = h'(a) w^T u: one dot product per flow
+    return z + h[..., None] * u, torch.log(torch.abs(1 + w_dot_u * (1 - h * h)))
+''',
+    "constrain_u": '''def constrain_u(u, w):
+    inner = torch.einsum("...d,...d->...", u, w)[..., None]
+    wanted = torch.log1p(torch.exp(inner)) - 1
+    return u + (wanted - inner) * w / w.norm(dim=-1, keepdim=True) ** 2
+''',
+    "flow_chain": '''class PlanarStep(nn.Module):
+    """One planar flow with given parameters, u constrained once for all K."""
+
+    def __init__(self, u_hat, w, b):
+        super().__init__()
+        self.u_hat, self.w, self.b = u_hat, w, b
+
+    def forward(self, z):
+        return planar_flow(z, self.u_hat, self.w, self.b)
+
+
+def flow_chain(z0, log_q0, u, w, b):
+    u_hat = constrain_u(u, w)  # all K at once: (..., K, D)
+    steps = [PlanarStep(u_hat[..., k, :], w[..., k, :], b[..., k]) for k in range(u.shape[-2])]
+    z, log_dets = z0, []
+    for step in steps:
+        z, log_det = step(z)
+        log_dets.append(log_det)
+    total = torch.stack(log_dets).sum(0) if log_dets else torch.zeros_like(log_q0)
+    return z, log_q0 - total
+''',
+    "flow_model": '''class FlowVAE(FlowVAEBase):
+    def inference(self, x):
+        hidden = self.mlp_x_z(x)
+        mean, logvar = self.inf_mean(hidden), self.inf_logvar(hidden)
+        z0 = self.reparametrization(mean, logvar)
+        q0 = torch.distributions.Normal(mean, torch.exp(0.5 * logvar))
+        return (*flow_chain(z0, q0.log_prob(z0).sum(-1), *self.flow_parameters(hidden)), mean, logvar)
+
+    def get_loss(self, x, eta, z_k, log_q_k):
+        log_likelihood = -(spec.LOG_PI + eta + x.pow(2) * torch.exp(-eta)).sum(-1)
+        prior = torch.distributions.Normal(torch.zeros_like(z_k), torch.ones_like(z_k))
+        log_prior = prior.log_prob(z_k).sum(-1)
+        loss = free_energy(log_q_k, log_likelihood + log_prior)
+        return loss, -log_likelihood.mean(), (log_q_k - log_prior).mean()
+''',
+}
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example submission: its cells (the solution's unless given), its expected scores."""
+
+    description: str
+    cells: dict[str, str]
+    expected: dict[str, float]
+    answers: bool = True  # the written answers are filled in (graded by hand later)
+
+
+def _full(**lost: float) -> dict[str, float]:
+    """The expected scores: full points except where given."""
+    return {test: lost.get(test, points) for test, points in POINTS.items()}
+
+
+def _edit(cell: str, old: str, new: str) -> dict[str, str]:
+    source = SOLUTION[cell]
+    assert old in source, (cell, old)
+    return {cell: source.replace(old, new)}
+
+
+EXAMPLES = {
+    "correct": Example("the reference solution", {}, _full()),
+    "variants": Example("correct, written another way (the lemma's dot product first, all K constrained at "
+                        "once, one nn.Module per flow, torch.distributions)", VARIANTS, _full()),
+    "sign": Example("flow_chain adds the log-determinants instead of subtracting them",
+                    _edit("flow_chain", "log_q = log_q - log_det", "log_q = log_q + log_det"),
+                    _full(test_flow_chain=1, test_densities=1, test_flow_vae=0)),
+    "derivative": Example("planar_flow: h'(a) taken as 1 - tanh(a) rather than 1 - tanh(a)^2",
+                          _edit("planar_flow", "psi = (1 - h ** 2).unsqueeze(-1) * w", "psi = (1 - h).unsqueeze(-1) * w"),
+                          _full(test_planar_flow=1, test_densities=1, test_flow_vae=0)),
+    "unconstrained": Example("flow_chain uses u as it is, not constrain_u(u, w): the flows may fold",
+                             _edit("flow_chain", "constrain_u(u[..., k, :], w_k)", "u[..., k, :]"),
+                             _full(test_flow_chain=1, test_densities=1, test_flow_vae=0)),
+    "batch_sum": Example("planar_flow sums the log-determinant over the batch (one number, not one per sample)",
+                         _edit("planar_flow", "log_det = torch.log(torch.abs(1 + (psi * u).sum(-1)))",
+                               "log_det = torch.log(torch.abs(1 + (psi * u).sum(-1))).sum()"),
+                         _full(test_planar_flow=1, test_densities=1, test_flow_vae=0)),
+    "no_prior": Example("get_loss: the free energy without the prior term ln p(z_K)",
+                        {"flow_model": _edit("flow_model", "kl = (log_q_k - log_prior).mean()", "kl = log_q_k.mean()")
+                         ["flow_model"].replace("free_energy(log_q_k, log_px_z + log_prior)",
+                                                "free_energy(log_q_k, log_px_z)")},
+                        _full(test_flow_loss=1, test_flow_vae=0)),
+    "blank": Example("the release notebook as handed out, nothing filled in", {},
+                     {test: 0 for test in POINTS}, answers=False),
+}
+
+
+def make_submission(release: nbformat.NotebookNode, example: Example) -> nbformat.NotebookNode:
+    """The student notebook of the release with the example's cells filled in."""
+    notebook = copy.deepcopy(release)
+    blank = not example.answers and not example.cells
+    for cell in notebook.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        grade_id = meta.get("grade_id")
+        if blank or not meta.get("solution"):
+            continue
+        if grade_id in CELLS:
+            cell.source = example.cells.get(grade_id, SOLUTION[grade_id])
+        elif example.answers:
+            cell.source = f"My answer to {grade_id}: a few sentences of the student's own."
+    for index, cell in enumerate(notebook.cells):  # cells need ids of their own
+        cell.setdefault("id", f"example-{index}")
+    return notebook
