@@ -96,7 +96,8 @@ def free_energy_another_way(log_q, log_p):
 
 
 class FlowVAEBase(SpeechVAEBase):
-    """The spec's locked cell: lab 1's layers, inf_flow and the provided methods."""
+    """The notebook's locked cell (solutions/flows/flows.ipynb, flow_model_base), the same layout:
+    lab 1's layers, inf_flow only when there are flows, its output split into u, w and b blocks."""
 
     def __init__(self, n_flows=0, **kwargs):
         self.n_flows = n_flows
@@ -109,12 +110,15 @@ class FlowVAEBase(SpeechVAEBase):
         self.mlp_x_z, self.mlp_z_x = dense(enc), dense(dec)
         self.inf_mean, self.inf_logvar = nn.Linear(enc[-1], self.z_dim), nn.Linear(enc[-1], self.z_dim)
         self.gen_logvar = nn.Linear(dec[-1], self.x_dim)
-        self.inf_flow = nn.Linear(enc[-1], self.n_flows * (2 * self.z_dim + 1))
+        if self.n_flows:
+            self.inf_flow = nn.Linear(enc[-1], self.n_flows * (2 * self.z_dim + 1))
 
     def flow_parameters(self, h):
-        z = self.z_dim
-        p = self.inf_flow(h).reshape(*h.shape[:-1], self.n_flows, 2 * z + 1)
-        return p[..., :z], p[..., z:2 * z], p[..., 2 * z]
+        k, z = self.n_flows, self.z_dim
+        if not k:
+            return h.new_zeros(*h.shape[:-1], 0, z), h.new_zeros(*h.shape[:-1], 0, z), h.new_zeros(*h.shape[:-1], 0)
+        p = self.inf_flow(h)
+        return p[..., :k * z].unflatten(-1, (k, z)), p[..., k * z:2 * k * z].unflatten(-1, (k, z)), p[..., 2 * k * z:]
 
     def reparametrization(self, mean, logvar):
         return mean + torch.exp(logvar / 2) * torch.randn_like(mean)
