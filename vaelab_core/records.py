@@ -23,6 +23,8 @@ def plain(value):
         value = value.detach().cpu().numpy()
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray) and value.ndim == 0:  # a 0-d tensor, e.g. a loss's .mean()
+        return value.item()
     if isinstance(value, (list, tuple, range, np.ndarray)):
         return [plain(v) for v in value]
     if isinstance(value, np.generic):

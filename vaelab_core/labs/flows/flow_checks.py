@@ -432,14 +432,14 @@ def _chain(m: str, fn: Callable, z0, log_q0, u, w, b, what: str, hint: str = "")
     z_in, lq_in = z0.clone(), log_q0.clone()
     out = call(m, fn, z_in, lq_in, u, w, b, hint=hint)
     if not (torch.equal(z_in, z0) and torch.equal(lq_in, log_q0)):
-        fail(m, "z0 or log_q0 was changed in place (+=, -= or item assignment): build new tensors, "
-                "z = ...; log_q = log_q - log_det.")
+        fail(m, "z0 or log_q0 was changed in place (+=, -= or item assignment): build new tensors for z and "
+                "the log-density at each flow instead.")
     z_k, log_q = _pair(m, out, ("z_K", "log_q_K"))
     z_k = checked_tensor(m, f"z_K {what}", z_k, tuple(z0.shape), "z_K has the shape of z0.")
     lead = tuple(z0.shape[:-1])
     if isinstance(log_q, torch.Tensor) and log_q.dim() == 0 and lead:
         fail(m, f"log_q_K {what} should hold one value per sample, shape {lead}, got a single number: keep "
-                "log_q = log_q - log_det per sample, never summed over the samples.")
+                "each sample's log-det comes off that sample's log-density, never summed over the samples.")
     log_q = checked_tensor(m, f"log_q_K {what}", log_q, lead, "log_q_K has the shape of log_q0, one per sample.")
     return z_k, log_q
 
@@ -470,7 +470,7 @@ def check_flow_chain(fn: Callable) -> None:
                                          "sum_k ln|det df_k/dz_{k-1}| (eq. 7). Where a flow spreads space "
                                          "out (|det| > 1), the density goes down.")),
             (-log_det, "log_q0 is dropped: start from log_q = log_q0 and subtract each flow's log-det."),
-            (log_q0, "log_q_K equals log_q0: subtract each flow's log-det, log_q = log_q - log_det."),
+            (log_q0, "log_q_K equals log_q0: subtract each flow's log-det from the running log-density."),
         ], atol=1e-3) or "log_q_K = log_q0 - log_det of each flow (check planar_flow's log_det too)."
         fail(m, f"one flow: log_q0 = {show(log_q0)}, and autograd's Jacobian of your z_K gives ln|det dz_K/dz0| "
                 f"= {show(log_det)}, so ln q_K(z_K) should be {show(want)}; got {show(log_q1)}: {cause}")
@@ -523,8 +523,8 @@ def check_flow_chain(fn: Callable) -> None:
         last = log_q0 - (steps[-2][1] - steps[-1][1])
         cause = "subtract every flow's log-det from log_q0."
         if close(log_q, last, atol=1e-4):
-            cause = ("only the last flow's log-det is kept: log_q = log_q0 - log_det inside the loop overwrites "
-                     "it. Accumulate, log_q = log_q - log_det, starting from log_q0.")
+            cause = ("only the last flow's log-det is kept: inside the loop each flow's log-det must come off "
+                     "the running log-density (which starts at log_q0), not off log_q0 again.")
         fail(m, f"with K = 3 flows expected log_q_K = log_q0 - the three log-dets = {show(want_q)}, got "
                 f"{show(log_q)}; {cause}")
 
@@ -661,8 +661,8 @@ def _flow_model(m: str, model_class, n_flows: int) -> nn.Module:
 
 
 def _inference(m: str, model: nn.Module, x: torch.Tensor, what: str):
-    hint = ("h = self.mlp_x_z(x); mean, logvar = self.inf_mean(h), self.inf_logvar(h); u, w, b = "
-            "self.flow_parameters(h); z0 = self.reparametrization(mean, logvar).")
+    hint = ("encode x with mlp_x_z into h; the mean and log-variance of q0 come from inf_mean and "
+            "inf_logvar, the flows' parameters from the base's flow_parameters, z0 from its reparametrization.")
     out = call(m, model.inference, x, hint=hint)
     if not isinstance(out, (tuple, list)) or len(out) != 4:
         got = f"a {type(out).__name__} of length {len(out)}" if isinstance(out, (tuple, list)) else type(out).__name__
@@ -708,11 +708,11 @@ def check_flow_inference(model_class) -> None:
     state["z0"] = torch.full((2, 3, z_dim), _INF_Z0)
     _, z_k, log_q, mean, logvar = _inference(m, model, x, "for x of shape (2, 3, F)")
     if state["args"] is None:
-        fail(m, "reparametrization was not called: sample z0 = self.reparametrization(mean, logvar), the "
-                "base's sampler, then push z0 through the flows.")
+        fail(m, "reparametrization was not called: sample z0 with self.reparametrization, the base's sampler, "
+                "given the mean and log-variance, then push z0 through the flows.")
     if close(mean, torch.full_like(mean, _INF_LOGVAR)) and close(logvar, torch.full_like(logvar, _INF_MEAN)):
-        fail(m, "mean and logvar are swapped: mean = self.inf_mean(h), logvar = self.inf_logvar(h), returned "
-                "as (z_K, log_q_K, mean, logvar).")
+        fail(m, "mean and logvar are swapped: the mean comes from inf_mean and the log-variance from inf_logvar, "
+                "returned as (z_K, log_q_K, mean, logvar).")
     if not (close(mean, torch.full_like(mean, _INF_MEAN)) and close(logvar, torch.full_like(logvar, _INF_LOGVAR))):
         fail(m, "the returned mean and logvar are not inf_mean(h) and inf_logvar(h) with h = self.mlp_x_z(x).")
     got_mean, got_logvar = (a.detach() if isinstance(a, torch.Tensor) else a for a in state["args"])
@@ -720,13 +720,14 @@ def check_flow_inference(model_class) -> None:
         fail(m, "reparametrization should get (mean, logvar) of q0, in this order.")
     h = state["h"]
     if h is None:
-        fail(m, "flow_parameters was not called: u, w, b = self.flow_parameters(h) gives each frame's flows.")
+        fail(m, "flow_parameters was not called: the base's flow_parameters, given the encoder's hidden layer, "
+                   "gives each frame's flows.")
     if not (isinstance(h, torch.Tensor) and close(h.detach(), model.mlp_x_z(x).detach())):
         fail(m, "flow_parameters should get h = self.mlp_x_z(x), the encoder's last hidden layer: the flows are "
                 "amortised, predicted per frame from x like mean and logvar.")
     if close(z_k, state["z0"]):
-        fail(m, f"with {k} flows z_K equals the sample z0: z0 instead of z_K was returned. Return the output of "
-                "flow_chain(z0, log_q0, u, w, b).")
+        fail(m, f"with {k} flows z_K equals the sample z0: z0 instead of z_K was returned. Return the z_K that "
+                "flow_chain gives.")
 
     # z_K follows the sample z0 (not mean), and only it: the same z0 twice gives the same z_K.
     state["z0"] = torch.full((2, 3, z_dim), _INF_Z0)
@@ -738,7 +739,7 @@ def check_flow_inference(model_class) -> None:
     moved = _inference(m, model, x, "for another z0")[1]
     if close(moved, z_k):
         fail(m, "z_K did not change when the sample z0 did: are the flows fed mean instead of z0? "
-                "z_K, log_q_K = flow_chain(z0, log_q0, u, w, b).")
+                "flow_chain starts from the sample.")
 
     # eq. 7: ln q_K(z_K) + ln|det dz_K/dz0| = ln q0(z0), with the Jacobian of the student's own z_K
     # by autograd and ln q0(z0) by hand (z0 = 5/2 for mean 1/2, standard deviation 2).
@@ -768,7 +769,7 @@ def check_flow_inference(model_class) -> None:
                                               "N(mean, exp(logvar)): -1/2 sum (ln 2 pi + logvar + (z0 - mean)^2 / "
                                               "exp(logvar)).")),
             (want + log_det, ("log_q_K equals log_q0(z0): the flows' log-dets are not subtracted. Return the "
-                              "log_q_K of flow_chain(z0, log_q0, u, w, b).")),
+                              "log-density that flow_chain gives.")),
             (want + 2 * log_det, "log_q_K is log_q0 + the log-dets: subtract them (flow_chain, eq. 7)."),
         ], atol=1e-3) or ("log_q0 = -1/2 sum over Z of (ln 2 pi + logvar + (z0 - mean)^2 / exp(logvar)), then "
                           "flow_chain subtracts the log-dets.")
