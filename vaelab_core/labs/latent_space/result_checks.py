@@ -53,7 +53,8 @@ def check_moves(moves: dict) -> None:
     def number(value):
         return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
-    summary = {f: {"error": number(moves.get(f, {}).get("error")),
+    summary = {f: {"M": moves.get(f, {}).get("M"),  # the size of the subspace the factor was moved in
+                   "error": number(moves.get(f, {}).get("error")),
                    "baseline": number(moves.get(f, {}).get("baseline")),
                    "correlation": number(moves.get(f, {}).get("correlation")),
                    "others": {o: number(v) for o, v in (moves.get(f, {}).get("others") or {}).items()}}
