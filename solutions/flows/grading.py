@@ -353,57 +353,81 @@ def _show(value) -> str:
     return "nothing" if not isinstance(value, (int, float)) else f"{value:.3f}"
 
 
+#: How far below -ln Z a recorded free energy may lie (Monte Carlo error is about 0.003 nat with
+#: 100,000 samples; the reference's fits stay 0.02 nat or more above): a larger dip means ln q_K
+#: is not the log of a density.
+FLOOR_SLACK = 0.1
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
 def judge_densities(record: dict | None, bands: dict) -> list[Check]:
+    """Part 1, three checks whose margins hold on any machine: every fit finished; no free energy
+    below its floor (what a wrong log-density does: the log-determinants' sign, h', a sum over the
+    batch); each free energy within the reference's band, which is as wide as the fits' spread
+    over seeds and at least 0.6 nat, so that a chain a little off (u not constrained, whose fits
+    land up to 0.3 nat from the reference's) is not judged by chance here: its own test catches it."""
     record = record or {}
     table = record.get("free_energy") or {}
-
-    def value(target: str, k: int):
-        return (table.get(target) or {}).get(str(k))
-
-    floor_ok = all(isinstance(value(t, k), (int, float)) and value(t, k) >= -bands["log_z"][t] - 0.02
-                   for t in TARGETS for k in FLOW_COUNTS)
-    outside = [f"{t} K={k}: {_show(value(t, k))} (band {bands['free_energy'][t][str(k)][0]:.3f} to "
+    values = {(t, k): _number((table.get(t) or {}).get(str(k))) for t in TARGETS for k in FLOW_COUNTS}
+    complete = record.get("steps") == bands["steps"] and None not in values.values()
+    missing = [f"{t} K={k}" for (t, k), v in values.items() if v is None]
+    below = [f"{t} K={k}: {v:.3f} (floor {-bands['log_z'][t]:.3f})" for (t, k), v in values.items()
+             if v is not None and v < -bands["log_z"][t] - FLOOR_SLACK]
+    outside = [f"{t} K={k}: {_show(v)} (band {bands['free_energy'][t][str(k)][0]:.3f} to "
                f"{bands['free_energy'][t][str(k)][1]:.3f})"
-               for t in TARGETS for k in FLOW_COUNTS if not _inside(value(t, k), bands["free_energy"][t][str(k)])]
+               for (t, k), v in values.items() if not _inside(v, bands["free_energy"][t][str(k)])]
     return [
-        Check(1, floor_ok, "every free energy is at or above its floor -ln Z",
-              "a free energy lies below -ln Z, which no density can reach: ln q_K is not the log of a "
-              "density (the log-determinants' sign, or u instead of u_hat?)."),
-        Check(1, not outside, "the free energies match the reference's fits",
+        Check(1, complete, "every fit finished, with the lab's number of steps",
+              (f"no finite free energy for {', '.join(missing[:4])}" if missing else
+               f"the fits ran {record.get('steps')} steps, the lab's are {bands['steps']}: keep FIT as given")
+              + " (a NaN comes from a log of a negative number or of 0: the log-determinant?)."),
+        Check(1, complete and not below, "no free energy lies below its floor -ln Z",
+              "free energies below -ln Z, which no density can reach: " + "; ".join(below[:4])
+              + ": ln q_K is not the log of a density (the sign of the log-determinants, h', or a sum over "
+                "the batch?)."),
+        Check(1, complete and not outside, "the free energies match the reference's fits",
               "free energies outside the reference's band: " + "; ".join(outside[:4])
               + (" ..." if len(outside) > 4 else "") + " (the functions of section 1)."),
-        Check(1, record.get("steps") == bands["steps"], "the fits ran the lab's number of steps",
-              f"the fits ran {record.get('steps')} steps, the lab's are {bands['steps']}: keep FIT as given."),
     ]
 
 
 def judge_flow_vae(record: dict | None, bands: dict) -> list[Check]:
+    """Part 2. Trained models differ from one seed to the next (and from one machine to the next)
+    by about 10 nats per frame, as much as a small mistake in a flow changes them: the K = 0 model,
+    which has no flow, is judged closely (it catches inference and get_loss); K = 4 and 8 only
+    within 150 nats (a chain that breaks the training), so that what the functions' own tests
+    judge is not judged again by chance (u not constrained trains 50 nats off)."""
     record = record or {}
     evals = record.get("eval") or {}
 
     def term(k: int, name: str):
-        return (evals.get(str(k)) or {}).get(name)
+        return _number((evals.get(str(k)) or {}).get(name))
 
-    total_out = [f"K={k}: {_show(term(k, 'total'))} (band {bands['total'][str(k)][0]:.2f} to "
-                 f"{bands['total'][str(k)][1]:.2f})" for k in FLOW_POSTERIORS
-                 if not _inside(term(k, "total"), bands["total"][str(k)])]
-    terms_out = [f"K={k} {name} {_show(term(k, name))}" for k in FLOW_POSTERIORS for name in ("recon", "kl")
-                 if not _inside(term(k, name), bands[name][str(k)])]
-    units_ok = True
-    for k in FLOW_POSTERIORS:
-        found = finite_numbers((record.get("unit_kl") or {}).get(str(k)), (Z,))
-        units_ok = units_ok and found is not None and _inside(float(found.sum()), bands["unit_kl_sum"][str(k)])
+    plain_out = [f"{name} {_show(term(0, name))} (band {bands[name]['0'][0]:.2f} to {bands[name]['0'][1]:.2f})"
+                 for name in ("total", "recon", "kl") if not _inside(term(0, name), bands[name]["0"])]
+    flows_ok = all(term(k, n) is not None for k in (4, 8) for n in ("total", "recon", "kl")) and all(
+        abs(term(k, "recon") + term(k, "kl") - term(k, "total")) <= 1e-3 * max(1.0, abs(term(k, "total")))
+        and _inside(term(k, "total"), bands["flows_total"][str(k)]) for k in (4, 8))
+    units = finite_numbers((record.get("unit_kl") or {}).get("0"), (Z,))
+    units_ok = units is not None and _inside(float(units.sum()), bands["unit_kl_sum"]["0"])
     return [
-        Check(1, not total_out and record.get("epochs") == bands["epochs"],
-              "the eval negative ELBO of K = 0, 4 and 8 is in the reference's band",
-              "eval -ELBO outside the reference's band: " + "; ".join(total_out)
-              + (f" (the lab's epochs are {bands['epochs']}, the run had {record.get('epochs')})"
-                 if record.get("epochs") != bands["epochs"] else "") + " (FlowVAE and the functions it calls)."),
-        Check(1, not terms_out, "its reconstruction and KL terms are in the reference's bands",
-              "terms outside the reference's band: " + "; ".join(terms_out[:4]) + " (see get_loss)."),
-        Check(1, units_ok, "the KL per unit of q0 adds up as in the reference",
-              "the KL per unit of the base posterior q0 adds up to other totals than the reference's: "
-              "the encoder is trained to another posterior (see inference)."),
+        Check(1, not plain_out and record.get("epochs") == bands["epochs"],
+              "the plain VAE (K = 0): its eval -ELBO, recon and KL are in the reference's bands",
+              "K = 0: " + ("; ".join(plain_out) if plain_out else f"{record.get('epochs')} epochs, the lab's are "
+                                                                   f"{bands['epochs']}")
+              + " (inference and get_loss, which the K = 0 model uses without any flow)."),
+        Check(1, flows_ok, "K = 4 and 8 trained to a finite bound near the reference's",
+              "K = 4 and 8: the eval -ELBO " + ", ".join(
+                  f"{_show(term(k, 'total'))} (band {bands['flows_total'][str(k)][0]:.1f} to "
+                  f"{bands['flows_total'][str(k)][1]:.1f})" for k in (4, 8))
+              + " should be finite, equal to recon + kl, and within 150 nats of the reference's: the flows "
+                "break the training (flow_chain, planar_flow)."),
+        Check(1, units_ok, "the KL per unit of the plain VAE's posterior adds up as in the reference",
+              "the KL per unit of q0 in the K = 0 model adds up to another total than the reference's: "
+              "the encoder is trained to another posterior (see inference and get_loss)."),
     ]
 
 
@@ -416,10 +440,12 @@ JUDGES = {"test_planar_flow": judge_planar_flow, "test_constrain_u": judge_const
 # --- bands: from reference runs on the course's data, on the grading machine ----------------
 
 def _around(values, floor: float) -> list[float]:
-    """[min - w, max + w] of reference values (one per seed), w = max(3 std, floor)."""
+    """A band centred on the reference run (the first of `values`, the others being other seeds):
+    as wide as the farthest seed, plus max(3 std, floor). Centred, because a correct run on another
+    machine is another seed and may fall on either side of the reference."""
     values = np.asarray(values, dtype=float)
-    width = max(3 * float(values.std()), floor)
-    return [float(values.min()) - width, float(values.max()) + width]
+    width = float(np.abs(values - values[0]).max()) + max(3 * float(values.std()), floor)
+    return [float(values[0]) - width, float(values[0]) + width]
 
 
 def make_bands(records: dict, namespace: dict, speakers: dict, extra_seeds: tuple[int, ...] = (1,)) -> dict:
@@ -444,10 +470,9 @@ def make_bands(records: dict, namespace: dict, speakers: dict, extra_seeds: tupl
             for t, value in flows.final_free_energy(fitted, chain, free_energy).items():
                 free[t][str(k)].append(value)
     bands = {"test_densities": {
-        # a fit's final free energy varies with the seed by a few hundredths of a nat (more for
-        # U1 with K = 2, which catches one of the two arcs); 0.1 nat keeps clear of machine noise
-        # while a wrong chain's free energies are off by tenths to whole nats
-        "free_energy": {t: {k: _around(v, 0.1) for k, v in row.items()} for t, row in free.items()},
+        # a fit's final free energy varies with the seed by hundredths to tenths of a nat (a fit may
+        # catch one arc of U1, or miss a bend); at least 0.6 nat (see judge_densities)
+        "free_energy": {t: {k: _around(v, 0.6) for k, v in row.items()} for t, row in free.items()},
         "log_z": {t: float(densities["log_z"][t]) for t in TARGETS}, "steps": densities["steps"]}}
 
     epochs = vae["epochs"]
@@ -469,6 +494,8 @@ def make_bands(records: dict, namespace: dict, speakers: dict, extra_seeds: tupl
         "kl": {k: _around(r["kl"], max(1.0, 0.15 * abs(float(np.mean(r["kl"]))))) for k, r in runs.items()},
         "unit_kl_sum": {k: _around(r["unit_kl_sum"], max(1.0, 0.15 * float(np.mean(r["unit_kl_sum"]))))
                         for k, r in runs.items()},
+        # K = 4 and 8: within 150 nats of the reference (see judge_flow_vae)
+        "flows_total": {k: _around(r["total"][:1], 150.0) for k, r in runs.items() if k != "0"},
         "epochs": epochs,
     }
     bands["spread"] = {"free_energy": free, "flow_vae": runs}
