@@ -27,6 +27,16 @@ def test_every_lab_implements_the_plug_in():
         assert all(hasattr(rules, required) for required in RULES_REQUIRED), name
 
 
+def test_every_example_id_survives_intake():
+    """Intake reads a student id from a ZIP's name up to its first separator: an example called
+    no_prior would be graded as student 'no' (solutions/README.md)."""
+    import re
+
+    for name in _labs():
+        for student in assignment(default_solutions(), name).examples().EXAMPLES:
+            assert re.fullmatch(r"[A-Za-z0-9]+", student), f"{name}: example id {student!r}"
+
+
 def test_every_lab_has_its_public_checks_installed():
     """A lab's self-checks are the package vaelab_core/labs/<name>/, and pyproject.toml lists it
     (a package missing from [tool.setuptools] packages imports in an editable checkout only)."""
