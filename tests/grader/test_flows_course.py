@@ -44,7 +44,7 @@ def test_a_mistake_costs_its_own_part_and_says_why(graded):
     derivative = graded["results"]["derivative"].tests
     assert derivative["test_planar_flow"].score == 1 and derivative["test_flow_chain"].full_points
     assert any("1 - tanh^2" in message for message in derivative["test_planar_flow"].messages)
-    no_prior = graded["results"]["no_prior"].tests
+    no_prior = graded["results"]["noprior"].tests
     assert no_prior["test_flow_loss"].score == 1 and no_prior["test_flow_inference"].full_points
     assert any("prior" in message for message in no_prior["test_flow_loss"].messages)
 
