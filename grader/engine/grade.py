@@ -176,8 +176,9 @@ def grade(submission: Submission, inputs: GradingInputs, options: GradingOptions
 
     A warm run that failed for a reason of the grader's, before the student's first cell ran
     (the environment not visible in the fork, the zygote gone), is graded again cold, once; the
-    record says so (GradingResult.cold_retry). A student's code cannot cause that: nothing of
-    it has run when those failures happen, and the zygote is out of its reach.
+    record says so (GradingResult.cold_retry). Nothing of the student's code has run when those
+    failures happen, and the zygote is out of its reach; the most a submission can do (delete
+    the probe's marker of its first cell, then crash) is to be graded a second time, cold.
     """
     started = time.perf_counter()
     folder = inputs.materialize(cache)
