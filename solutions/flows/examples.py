@@ -9,12 +9,11 @@ function alone, so a mistake costs its own part, and the results that its run ch
 
 from __future__ import annotations
 
-import copy
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+
+from grader.kit.cell_examples import Example, SolutionCells
 
 #: The six tests of the code and the two of the results, with their points in the notebook.
 POINTS = {"test_planar_flow": 3, "test_constrain_u": 2, "test_flow_chain": 3, "test_free_energy": 1,
@@ -23,14 +22,9 @@ POINTS = {"test_planar_flow": 3, "test_constrain_u": 2, "test_flow_chain": 3, "t
 CELLS = ("planar_flow", "constrain_u", "flow_chain", "free_energy", "flow_model")
 
 
-def _solution_cells() -> dict[str, str]:
-    """{grade id: source} of the solution notebook's cells a student writes, markers dropped."""
-    notebook = nbformat.read(Path(__file__).with_name("flows.ipynb"), as_version=4)
-    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in notebook.cells}
-    return {name: re.sub(r"\n?[ \t]*### (BEGIN|END) SOLUTION", "", cells[name]) for name in CELLS}
-
-
-SOLUTION = _solution_cells()
+LAB = SolutionCells(Path(__file__).with_name("flows.ipynb"), CELLS, POINTS)
+#: grade id -> the solution's source of each cell a student writes, markers dropped
+SOLUTION = LAB.solution
 
 #: The same code written another way: the determinant lemma's dot product taken first, the
 #: constraint applied to all K flows at once, each flow an nn.Module, torch.distributions.
@@ -84,25 +78,8 @@ def flow_chain(z0, log_q0, u, w, b):
 }
 
 
-@dataclass(frozen=True)
-class Example:
-    """One example submission: its cells (the solution's unless given), its expected scores."""
-
-    description: str
-    cells: dict[str, str]
-    expected: dict[str, float]
-    answers: bool = True  # the written answers are filled in (graded by hand later)
-
-
-def _full(**lost: float) -> dict[str, float]:
-    """The expected scores: full points except where given."""
-    return {test: lost.get(test, points) for test, points in POINTS.items()}
-
-
-def _edit(cell: str, old: str, new: str) -> dict[str, str]:
-    source = SOLUTION[cell]
-    assert old in source, (cell, old)
-    return {cell: source.replace(old, new)}
+_full = LAB.full  # the expected scores: full points except where given
+_edit = LAB.edit  # {cell: the solution's source with one edit}
 
 
 EXAMPLES = {
@@ -138,17 +115,4 @@ EXAMPLES = {
 
 def make_submission(release: nbformat.NotebookNode, example: Example) -> nbformat.NotebookNode:
     """The student notebook of the release with the example's cells filled in."""
-    notebook = copy.deepcopy(release)
-    blank = not example.answers and not example.cells
-    for cell in notebook.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        grade_id = meta.get("grade_id")
-        if blank or not meta.get("solution"):
-            continue
-        if grade_id in CELLS:
-            cell.source = example.cells.get(grade_id, SOLUTION[grade_id])
-        elif example.answers:
-            cell.source = f"My answer to {grade_id}: a few sentences of the student's own."
-    for index, cell in enumerate(notebook.cells):  # cells need ids of their own
-        cell.setdefault("id", f"example-{index}")
-    return notebook
+    return LAB.fill(release, example)

@@ -10,12 +10,11 @@ costs its own part (and the results that depend on it).
 
 from __future__ import annotations
 
-import copy
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+
+from grader.kit.cell_examples import Example, SolutionCells
 
 #: The eight function tests and the four result tests, with their points in the notebook.
 POINTS = {"test_latent_subspace": 3, "test_subspace_alignment": 1, "test_fit_factor_path": 3,
@@ -25,14 +24,9 @@ FUNCTIONS = ("latent_subspace", "subspace_alignment", "fit_factor_path", "move_f
              "lerp", "slerp")
 
 
-def _solution_cells() -> dict[str, str]:
-    """{function: source} of the solution notebook's function cells, markers dropped."""
-    notebook = nbformat.read(Path(__file__).with_name("latent_space.ipynb"), as_version=4)
-    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in notebook.cells}
-    return {name: re.sub(r"\n?[ \t]*### (BEGIN|END) SOLUTION", "", cells[name]) for name in FUNCTIONS}
-
-
-SOLUTION = _solution_cells()
+LAB = SolutionCells(Path(__file__).with_name("latent_space.ipynb"), FUNCTIONS, POINTS)
+#: grade id -> the solution's source of each cell a student writes, markers dropped
+SOLUTION = LAB.solution
 
 #: The same functions written another way: SVD, pinv, cdist, explicit loops.
 VARIANTS = {
@@ -72,25 +66,8 @@ VARIANTS = {
 }
 
 
-@dataclass(frozen=True)
-class Example:
-    """One example submission: its function cells (the solution's unless given), expected scores."""
-
-    description: str
-    cells: dict[str, str]
-    expected: dict[str, float]
-    answers: bool = True  # the written answers are filled in (graded by hand later)
-
-
-def _full(**lost: float) -> dict[str, float]:
-    """The expected scores: full points except where given."""
-    return {test: lost.get(test, points) for test, points in POINTS.items()}
-
-
-def _edit(function: str, old: str, new: str) -> dict[str, str]:
-    source = SOLUTION[function]
-    assert old in source, (function, old)
-    return {function: source.replace(old, new)}
+_full = LAB.full  # the expected scores: full points except where given
+_edit = LAB.edit  # {cell: the solution's source with one edit}
 
 
 EXAMPLES = {
@@ -125,19 +102,5 @@ EXAMPLES = {
 
 
 def make_submission(release: nbformat.NotebookNode, example: Example) -> nbformat.NotebookNode:
-    """The student notebook of the release with the example's function cells filled in."""
-    notebook = copy.deepcopy(release)
-    blank = not example.answers and not example.cells
-    for cell in notebook.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        grade_id = meta.get("grade_id")
-        if blank or not meta.get("solution"):
-            continue
-        if grade_id in FUNCTIONS:
-            cell.source = example.cells.get(grade_id, SOLUTION[grade_id])
-        elif example.answers:
-            cell.source = f"My answer to {grade_id}: a few sentences of the student's own."
-    for index, cell in enumerate(notebook.cells):  # cells need ids of their own
-        cell.setdefault("id", f"example-{index}")
-    return notebook
-
+    """The student notebook of the release with the example's cells filled in."""
+    return LAB.fill(release, example)

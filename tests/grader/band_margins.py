@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 
 from grader.engine.judge import judge_tests
+from grader.kit.example_submissions import expected_scores
+from grader.stored_bands import load_bands
 
 #: Band entries that are not intervals: matrices compared with a tolerance, sizes, the spreads
 #: that made the bands (kept for the instructor), and numbers of epochs.
@@ -52,3 +54,11 @@ def result_expectations(course, expected: dict) -> dict[str, dict[str, float]]:
     rules = course.task.rules()
     return {student: {test: score for test, score in wanted.items() if test in rules.RESULT_TESTS}
             for student, wanted in expected.items()}
+
+
+def scores_with_moved_bands(graded: dict, share: float) -> tuple[dict, dict]:
+    """(the examples' result scores judged against the graded course's bands moved by `share`,
+    the scores they must have): equal when every result check tells them apart by a margin."""
+    course = graded["course"]
+    wanted = result_expectations(course, expected_scores(course))
+    return rejudged_scores(course, graded["results"], moved_bands(load_bands(course), share), wanted), wanted
