@@ -18,7 +18,7 @@ def register_labs(subparsers: argparse._SubParsersAction) -> None:
     add_verb(subparsers, "labs", generate_labs.main, "generate the student notebooks (labs/) from solutions/", [
         Option("--solutions", "solutions folder (default: the checkout's)"),
         Option("--labs", "output folder (default: the checkout's labs/)"),
-        Option("--check", "only verify that labs/ is up to date"),
+        Option("--check", "only verify that labs/ and the given cells of solutions/ are up to date"),
     ])
 
 

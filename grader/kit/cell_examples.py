@@ -10,11 +10,12 @@ lab's own.
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+
+from grader.kit.given_cells import filled_in
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class SolutionCells:
                  for c in nbformat.read(notebook, as_version=4).cells}
         self.names, self.points = tuple(names), dict(points)
         #: grade id -> the solution's source, solution markers dropped
-        self.solution = {name: re.sub(r"\n?[ \t]*### (BEGIN|END) SOLUTION", "", cells[name]) for name in names}
+        self.solution = {name: filled_in(cells[name]) for name in names}
 
     def full(self, **lost: float) -> dict[str, float]:
         """The expected scores: full points except where given."""

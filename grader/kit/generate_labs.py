@@ -1,10 +1,13 @@
 """`vaelab labs`: generate the student notebooks in labs/ from the solution notebooks.
 
-solutions/ is the only place where the lab is edited. nbgrader's generate_assignment turns each
-source notebook into the student version (solution regions replaced by stubs, hidden tests
-removed, outputs cleared, checksums computed); this module runs it in a throw-away course
-folder, stamps the result as generated, and writes it to labs/. `check=True` regenerates into
-memory and reports whether labs/ is out of date, without writing.
+solutions/ is the only place where the lab is edited. First, every given cell of solutions/ (a
+later lab's locked copy of an earlier lab's cell, grader/kit/given_cells.py) is brought up to
+date from its origin, so that the notebooks generated next give what the origin holds now. Then
+nbgrader's generate_assignment turns each source notebook into the student version (solution
+regions replaced by stubs, hidden tests removed, outputs cleared, checksums computed); this
+module runs it in a throw-away course folder, stamps the result as generated, and writes it to
+labs/. `check=True` writes nothing: it fails when a given cell differs from its origin, else
+regenerates into memory and reports whether labs/ is out of date.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from nbgrader.coursedir import CourseDirectory
 from grader.assignment import default_solutions
 from grader.course import Course
 from grader.engine.environment import nbgrader_tools
+from grader.kit import given_cells
 from vaelab_core.atomic_files import atomic_path
 from vaelab_core.errors import VaelabError
 
@@ -69,13 +73,22 @@ def notebook_text(notebook: nbformat.NotebookNode) -> str:
 
 def main(solutions: str | Path | None = None, labs: str | Path | None = None,
          check: bool = False) -> list[Path]:
-    """Regenerate labs/ from solutions/ (or, with `check`, verify it). Returns the paths."""
+    """Bring the given cells of solutions/ up to date, then regenerate labs/ from solutions/ (or,
+    with `check`, verify both). Returns the paths of labs/ written."""
     solutions = Path(solutions or default_solutions())
     labs = Path(labs or solutions.parent / "labs")
     assignments = sorted(p for p in solutions.iterdir() if p.is_dir() and any(p.glob("*.ipynb"))) \
         if solutions.is_dir() else []
     if not assignments:
         raise VaelabError(f"no assignment folders with notebooks in {solutions}.")
+    if check:
+        drifted = given_cells.drifted(solutions)
+        if drifted:
+            raise StaleLabsError("given cells of solutions/ differ from their origin:\n  " + "\n  ".join(drifted)
+                                 + "\nRun `vaelab labs` (it copies each origin into its given cells) and commit "
+                                 "the result.")
+    else:
+        given_cells.update(solutions)
     written, stale = [], []
     for source_dir in assignments:
         for name, notebook in _generate(source_dir, source_dir.name).items():

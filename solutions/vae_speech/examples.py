@@ -16,6 +16,8 @@ from pathlib import Path
 
 import nbformat
 
+from grader.kit.given_cells import filled_in
+
 # Example names are student ids: one token each, so intake derives them from the ZIP names.
 
 #: The five method tests and the four result tests, with their points in the notebook.
@@ -28,7 +30,7 @@ def _solution_cell(grade_id: str) -> str:
     between them kept), so the examples are edits of the solution itself and cannot drift from it."""
     notebook = nbformat.read(Path(__file__).with_name("vae_speech.ipynb"), as_version=4)
     cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in notebook.cells}
-    return re.sub(r"\n?[ \t]*### (BEGIN|END) SOLUTION", "", cells[grade_id])
+    return filled_in(cells[grade_id])
 
 
 #: The solution's model cell.
