@@ -31,8 +31,8 @@ from vaelab_core.records import finite_numbers
 #: nbgrader ids of the notebook cells that define the reference, in execution order.
 FUNCTIONS = ("latent_subspace", "subspace_alignment", "fit_factor_path", "move_factor", "beta_elbo", "mmd",
              "lerp", "slerp")
-REFERENCE_CELLS = ("imports", "model", *FUNCTIONS, "regularised_models")
-#: The model class the notebook defines (given in a locked cell).
+REFERENCE_CELLS = ("imports", "model", *FUNCTIONS, "regularised_models", "wae_model")
+#: The model class the notebook defines (lab 1's, in a cell given from vae_speech/model).
 MODEL_CLASS = "SpeechVAE"
 #: The probe runs the submission's code cells up to and including this one.
 STUDENT_CODE_UNTIL = "slerp"
