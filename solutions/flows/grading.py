@@ -29,7 +29,8 @@ from vaelab_core.records import finite_numbers
 
 #: The student's functions, in the notebook's order; FlowVAE's two methods come after them.
 FUNCTIONS = ("planar_flow", "constrain_u", "flow_chain", "free_energy")
-REFERENCE_CELLS = ("imports", *FUNCTIONS, "flow_model_base", "flow_model")
+#: speech_model is lab 1's SpeechVAE (a cell given from vae_speech/model), which FlowVAEBase extends.
+REFERENCE_CELLS = ("imports", *FUNCTIONS, "speech_model", "flow_model_base", "flow_model")
 #: The probe runs the submission's code cells up to and including this one.
 STUDENT_CODE_UNTIL = "flow_model"
 METHOD_TESTS = ("test_planar_flow", "test_constrain_u", "test_flow_chain", "test_free_energy",
