@@ -37,13 +37,25 @@ def test_a_changed_source_makes_labs_stale(tmp_path):
     source = solutions / "vae_speech" / "vae_speech.ipynb"
     notebook = nbformat.read(source, as_version=4)
     notebook.cells[0].source += "\n\nA sentence added by the instructor."
+    # and a line in a solution region of lab 1's model, which later labs are given
+    model = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "model")
+    model.source = model.source.replace("        return self.gen_logvar(self.mlp_z_x(z))\n",
+                                        "        # the decoder's log-variance head\n"
+                                        "        return self.gen_logvar(self.mlp_z_x(z))\n", 1)
+    assert "# the decoder's log-variance head" in model.source
     nbformat.write(notebook, source)
-    with pytest.raises(StaleLabsError, match="vaelab labs"):
+    with pytest.raises(StaleLabsError, match="vaelab labs") as stale:
         main(solutions=solutions, check=True)
+    assert "solutions/latent_space/latent_space.ipynb, cell model differs from its origin vae_speech/model" in str(stale.value)
     written = {path.parent.name: path for path in main(solutions=solutions, labs=tmp_path / "labs")}
     assert set(written) == set(lab_names(solutions))  # every lab of solutions/ is generated
     assert "added by the instructor" in written["vae_speech"].read_text()
     assert all("added by the instructor" not in path.read_text() for lab, path in written.items() if lab != "vae_speech")
+    # the given cells followed their origin, in solutions/ and in the students' notebooks
+    assert "decoder's log-variance head" not in written["vae_speech"].read_text()  # a solution line, stubbed
+    for lab in ("latent_space", "flows"):
+        assert "decoder's log-variance head" in (solutions / lab / f"{lab}.ipynb").read_text()
+        assert "decoder's log-variance head" in written[lab].read_text()
 
 
 def test_student_notebook_has_no_solution_and_no_hidden_test():

@@ -13,8 +13,11 @@ import pytest
 
 from grader.engine.inputs import _save_cells
 from grader.engine.restore_cells import restore_cells
+from grader.kit import given_cells
 from grader.kit.generate_labs import StaleLabsError, main
 from grader.kit.given_cells import GivenCellError, drifted, filled_in, update
+
+REPO = Path(__file__).resolve().parents[2]
 
 ORIGIN = '''class Model:
     # x: (..., F)
@@ -190,3 +193,14 @@ def test_a_given_cell_is_handed_out_locked_and_restored_like_any_locked_cell(sol
     assert restored.cells[2].source == FILLED
     assert flags == ["locked cell given_model was edited; restored from the assignment"]
 
+
+def test_the_labs_given_cells_are_their_origins():
+    """What `vaelab labs --check` (test_labs_are_up_to_date_with_solutions) checks, on the cells the
+    labs are given."""
+    solutions = REPO / "solutions"
+    given = {(path.parent.name, c.metadata["nbgrader"]["grade_id"]): given_cells.origin_of(c)
+             for path in sorted(solutions.glob("*/*.ipynb")) for c in nbformat.read(path, as_version=4).cells
+             if given_cells.origin_of(c)}
+    assert {("latent_space", "model"): "vae_speech/model", ("flows", "speech_model"): "vae_speech/model"}.items() \
+        <= given.items()
+    assert drifted(solutions) == []
