@@ -12,7 +12,7 @@ from vaelab_core.cli import Option, add_verb
 
 
 def register_data(subparsers: argparse._SubParsersAction) -> None:
-    from data_prep import build, check, defaults, sweep, synth
+    from data_prep import build, check, defaults, notes, sweep, synth
 
     data = subparsers.add_parser("data", help="TA tools: build, synthesise and check speaker datasets")
     verbs = data.add_subparsers(title="data commands", metavar="VERB", required=True)
@@ -39,7 +39,7 @@ def register_data(subparsers: argparse._SubParsersAction) -> None:
         Option("--plot", "also draw the mean spectrum and examples to this PNG"),
     ])
     add_verb(verbs, "defaults", defaults.main,
-             "build the built-in Speaker A and B sets (once; reused afterwards)", [
+             "build the built-in Speaker A and B sets and the built-in notes (once; reused afterwards)", [
                  Option("--home", "data folder (default: $VAELAB_HOME or ~/.cache/vaelab)"),
              ])
     add_verb(verbs, "sweep", sweep.main, "labelled sustained-vowel datasets, one factor varying (second lab)", [
@@ -48,4 +48,12 @@ def register_data(subparsers: argparse._SubParsersAction) -> None:
         Option("--sequences", "sequences per factor, each sweeping the whole range once"),
         Option("--seed", "seed of the held factors and the noise (same seed, same arrays)"),
         Option("--force", "replace sweep files made with other settings"),
+    ])
+    add_verb(verbs, "notes", notes.main, "single notes of six instrument families from a General MIDI "
+                                         "soundfont, rendered by FluidSynth (the synthesizer lab)", [
+        Option("--soundfont", "a General MIDI .sf2 file (default: FluidR3_GM.sf2 where Debian, Fedora or "
+                              "Arch install it)"),
+        Option("--out", "output FILE.npz"),
+        Option("--seed", "which pitch of every five is held out for evaluation"),
+        Option("--force", "replace an existing output file"),
     ])
