@@ -96,7 +96,8 @@ def test_every_note_is_released_at_the_release_frame(builtin: NoteSet):
 
 def test_the_families_sound_like_their_instruments(builtin: NoteSet):
     """At the same pitch (C4-ish) and velocity: the flute's energy is nearly all in its first
-    partial, the brass the brightest; the piano's partials are stretched above the harmonics."""
+    partial, the brass the brightest; the piano's partials are stretched above the harmonics, the
+    brass's are not."""
     freqs = np.arange(spec.N_FREQ) * BIN_HZ
     pitch = 67  # G4: in every family's range
     f0 = float(midi_to_hz(pitch))
@@ -108,10 +109,38 @@ def test_the_families_sound_like_their_instruments(builtin: NoteSet):
     assert flute[np.abs(freqs - f0) < 1.5 * BIN_HZ].sum() > 0.8 * flute.sum()
     centroids = {name: (power(name) * freqs).sum() / power(name).sum() for name in NOTE_FAMILIES}
     assert max(centroids, key=centroids.get) == "brass" and min(centroids, key=centroids.get) in ("flute", "bass")
-    # keyboard: partial 12's peak lies above 12 f0 (inharmonicity), the vocal's exactly on it
-    keyboard, vocal = power("keyboard"), power("vocal")
-    near = np.abs(freqs - 12 * f0) < 3 * BIN_HZ
-    assert freqs[near][keyboard[near].argmax()] > freqs[near][vocal[near].argmax()]
+    # partial 12, the one peak between 11.5 f0 and 12.8 f0: the keyboard's at 12 sqrt(1 + 144 B)
+    # f0 = 12.5 f0 (B = 6e-4 at G4: inharmonicity), the brass's on 12 f0 (the vocal's, 60 dB under
+    # its formants and smeared by its vibrato, is as weak as the breath noise there)
+    keyboard, brass = power("keyboard"), power("brass")
+    near = (freqs > 11.5 * f0) & (freqs < 12.8 * f0)
+    stretched, harmonic = freqs[near][keyboard[near].argmax()], freqs[near][brass[near].argmax()]
+    assert stretched > 12.3 * f0, f"the keyboard's partial 12 at {stretched / f0:.2f} f0, expected about 12.5 f0"
+    assert abs(harmonic - 12 * f0) < 1.5 * BIN_HZ, f"the brass's partial 12 at {harmonic / f0:.2f} f0, expected 12 f0"
+
+
+def test_the_sustain_is_not_cleaner_between_partials_than_recorded_notes(builtin: NoteSet):
+    """Lab 1's likelihood weighs each bin by the inverse of its predicted power: spectra that are
+    near-silent between partials make a model chase near-zero magnitudes (a WAE diverges on them).
+
+    On the sustain frames (4, 8, ..., 36, within 60 dB of the note's loudest), a frame's floor,
+    the 10th percentile of its magnitudes in dB below its peak, has a median above -95 dB (FluidR3_GM's
+    notes: -81 dB; the additive partials alone: -108 dB), and no family's below -112 dB (FluidR3_GM's
+    bass and guitar, the cleanest: -107 dB). benchmarks/notes_realism.py measures it per family."""
+    spectra = builtin.spectra.numpy().astype(np.float64)
+    energy = (spectra ** 2).sum(-1)  # (N, T)
+    loud = energy > 1e-6 * energy.max(1, keepdims=True)
+    note, frame = loud[:, 4:40:4].nonzero()
+    frames = spectra[:, 4:40:4][note, frame]  # (M, F)
+    level = 20 * np.log10(np.maximum(frames, 1e-12) / frames.max(1, keepdims=True))
+    floor = np.percentile(level, 10, axis=1)  # (M,)
+    assert np.median(floor) > -95, (
+        f"the sustain frames' median floor is {np.median(floor):.1f} dB below their peak, expected above -95 dB: "
+        "is the noise floor (Timbre.floor, Timbre.breath) missing or too quiet?")
+    family = builtin.family.numpy()[note]
+    for k, name in enumerate(NOTE_FAMILIES):
+        median = np.median(floor[family == k])
+        assert median > -112, f"{name}: median floor {median:.1f} dB below the peak, expected above -112 dB"
 
 
 def test_the_same_seed_gives_the_same_bytes(tmp_path: Path):
