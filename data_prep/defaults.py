@@ -55,6 +55,16 @@ def _usable(path: Path, load=load_dataset) -> bool:
     return True
 
 
+def _current_notes(path: Path) -> bool:
+    """True when `path` holds built-in notes made by this kit's recipe: notes of an older recipe
+    (before the noise floor, say) are made again, so that every student's set is the same."""
+    try:
+        made = load_notes(path).manifest.get("synthesis", {}).get("recipe")
+    except DatasetError:
+        return False
+    return made == builtin_notes.RECIPE
+
+
 def main(home: str | Path | None = None) -> tuple[Path, Path]:
     """Make the Speaker A and B datasets and the built-in notes if they are missing or unreadable;
     returns the datasets' paths (the notes are at `vaelab_core.notes.default_notes_path(home)`).
@@ -68,14 +78,15 @@ def main(home: str | Path | None = None) -> tuple[Path, Path]:
     home = data_home() if home is None else Path(home)
 
     todo = [s for s in SPEAKERS if not _usable(paths[s])]
-    notes_todo = not _usable(notes, load_notes)
+    notes_todo = not _current_notes(notes)
     if not todo and not notes_todo:
         print(f"defaults: Speaker A and B datasets and the built-in notes are already built, nothing to do "
               f"({paths['A']}, {paths['B']}, {notes}).")
         return paths["A"], paths["B"]
     for path in [paths[s] for s in todo] + ([notes] if notes_todo else []):
         if path.exists():
-            print(f"defaults: {path} does not load; making it again.")
+            print(f"defaults: {path} does not load{' or is of an older recipe' if path == notes else ''}; "
+                  "making it again.")
 
     if todo:
         # The corpus folder is this function's own scratch space: replacing it is always safe, and

@@ -44,7 +44,11 @@ from grader.engine.view import HOLDERS, SANDBOX_ENVIRONMENT, STUDENT_PACKAGES
 
 #: What the zygote imports once: the libraries of a lab's notebook, its kernel and the probe.
 PRELOAD = ("torch", "torchaudio", "numpy", "matplotlib", "matplotlib.pyplot", "IPython",
-           "IPython.core.inputtransformer2", "ipykernel.kernelapp", "grader.engine.probe")
+           "IPython.core.inputtransformer2", "ipykernel.kernelapp", "grader.engine.probe",
+           # the synth lab's descriptors: importing LibROSA's features compiles its numba functions
+           # (about 15 s where the cache beside them cannot be written, as in the sandbox), once
+           # here rather than in every kernel and probe
+           "librosa.feature.spectral", "scipy.stats")
 #: Packages whose every module the zygote imports (the kit's student packages).
 PRELOAD_PACKAGES = ("vaelab_core",)
 SOCKET_NAME = "zygote.sock"

@@ -97,12 +97,35 @@ def _copy_packages(stage: Path) -> list[str]:
     return packages
 
 
-def _imported_modules(stage: Path) -> dict[str, set[str]]:
-    """{top-level module: {files importing it}} over every .py file in `stage` (absolute imports,
-    including those inside functions)."""
+def lab_notebooks() -> list[Path]:
+    """The student notebooks of labs/, whose imports the wheel must satisfy too."""
+    return sorted((ROOT / "labs").glob("*/*.ipynb"))
+
+
+def _sources(stage: Path, notebooks: list[Path]) -> list[tuple[str, str]]:
+    """(name, Python source) of every .py file in `stage`, and of every code cell of `notebooks`
+    (the student notebooks): a library a lab's notebook imports (LibROSA in synth) is one the
+    wheel must bring, though no shipped module imports it."""
+    sources = [(str(path.relative_to(stage)), path.read_text(encoding="utf-8")) for path in sorted(stage.rglob("*.py"))]
+    for notebook in notebooks:
+        cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+        for index, cell in enumerate(cells):
+            if cell.get("cell_type") == "code":
+                source = "".join(cell.get("source", []))
+                if not source.lstrip().startswith(("%", "!")):
+                    sources.append((f"{notebook.parent.name}/{notebook.name} cell {index}", source))
+    return sources
+
+
+def _imported_modules(stage: Path, notebooks: list[Path] = ()) -> dict[str, set[str]]:
+    """{top-level module: {files importing it}} over `_sources(stage, notebooks)` (absolute
+    imports, including those inside functions)."""
     found: dict[str, set[str]] = {}
-    for path in sorted(stage.rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for name, source in _sources(stage, list(notebooks)):
+        try:
+            tree = ast.parse(source, filename=name)
+        except SyntaxError:  # a student stub or a magic inside a cell: not the wheel's concern
+            continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
@@ -110,18 +133,19 @@ def _imported_modules(stage: Path) -> dict[str, set[str]]:
                 names = [node.module]
             else:
                 continue
-            for name in names:
-                found.setdefault(name.split(".")[0], set()).add(str(path.relative_to(stage)))
+            for imported in names:
+                found.setdefault(imported.split(".")[0], set()).add(name)
     return found
 
 
-def _runtime_dependencies(stage: Path, root_requirements: list[str]) -> list[str]:
-    """The root pyproject's requirements (pins as written) of the libraries the staged code imports.
+def _runtime_dependencies(stage: Path, root_requirements: list[str], notebooks: list[Path] = ()) -> list[str]:
+    """The root pyproject's requirements (pins as written) of the libraries the staged code and
+    the student `notebooks` import.
 
     Raises VaelabError if a shipped module imports `grader`/`solutions`, or a library that the
     root project does not declare (the wheel would install without it).
     """
-    imported = _imported_modules(stage)
+    imported = _imported_modules(stage, notebooks)
     leaks = {name: files for name, files in imported.items() if name in FORBIDDEN_IMPORTS}
     if leaks:
         where = "; ".join(f"{name} in {', '.join(sorted(files))}" for name, files in sorted(leaks.items()))
@@ -199,7 +223,7 @@ def build_student_wheel(out_dir: Path) -> Path:
         stage = Path(tmp) / "vaelab_core_dist"
         stage.mkdir()
         packages = _copy_packages(stage)
-        dependencies = _runtime_dependencies(stage, root_project.get("dependencies", []))
+        dependencies = _runtime_dependencies(stage, root_project.get("dependencies", []), lab_notebooks())
         license_files = []
         for name in root_project.get("license-files", []):
             if (ROOT / name).is_file():

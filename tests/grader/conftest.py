@@ -2,8 +2,8 @@
 
 A graded course costs minutes on 2 cores, so each lab's course is graded once per test session
 (`graded_vae_speech`, `graded_latent_space`) and shared by the modules that read it:
-test_course_workflow.py, test_latent_space_course.py, test_flows_course.py and
-test_formgrader_browser.py. A test that
+test_course_workflow.py, test_latent_space_course.py, test_flows_course.py, test_synth_course.py
+and test_formgrader_browser.py. A test that
 changes a course (grades by hand, regrades) works on a copy (course_helpers.copy_course).
 The released vae_speech course (bands made) is made once too (`released_vae_speech`): the graded
 course and the hostile submissions' course are copies of it.
@@ -101,3 +101,9 @@ def graded_latent_space(tmp_path_factory, session_home):
 def graded_flows(tmp_path_factory, session_home):
     """The same for flows."""
     return _graded_course(tmp_path_factory.mktemp("flows"), "flows")
+
+
+@pytest.fixture(scope="session")
+def graded_synth(tmp_path_factory, session_home):
+    """The same for synth (its built-in notes made by init)."""
+    return _graded_course(tmp_path_factory.mktemp("synth"), "synth")

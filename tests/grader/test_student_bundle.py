@@ -229,3 +229,17 @@ def test_dependencies_keep_the_root_pins_and_refuse_undeclared_libraries(tmp_pat
     (tmp_path / "vaelab_core" / "b.py").write_text("import some_unlisted_library\n")
     with pytest.raises(VaelabError, match="some_unlisted_library"):
         _runtime_dependencies(tmp_path, root)
+
+
+def test_a_library_that_only_a_lab_notebook_imports_is_required_too(tmp_path):
+    (tmp_path / "vaelab_core").mkdir()
+    (tmp_path / "vaelab_core" / "a.py").write_text("import torch\n")
+    notebook = tmp_path / "labs" / "lab" / "lab.ipynb"
+    notebook.parent.mkdir(parents=True)
+    cells = [nbformat.v4.new_code_cell("import librosa.feature.spectral\nimport scipy.stats"),
+             nbformat.v4.new_code_cell("%matplotlib inline"), nbformat.v4.new_code_cell("def f(:\n    pass")]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), notebook)
+    root = ["torch==2.11.*", "librosa>=0.11", "scipy>=1.11", "nbgrader>=0.9.5"]
+    assert _runtime_dependencies(tmp_path, root, [notebook]) == ["torch==2.11.*", "librosa>=0.11", "scipy>=1.11"]
+    with pytest.raises(VaelabError, match=r"scipy \(in lab/lab.ipynb cell 0\)"):
+        _runtime_dependencies(tmp_path, root[:2], [notebook])
