@@ -19,6 +19,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -30,13 +31,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "solutions" / "synth" / "synth.ipynb"
 #: Cells that only draw or play: left out (they change no number).
-SKIPPED = {"reconstructions", "latent_figure", "listen_paths", "pitch_figure", "correlations"}
+SKIPPED = {"reconstructions", "listen_paths", "pitch_figure", "correlations"}
 
 
-def run(notes: Path, seed: int) -> dict:
-    """The notebook's `results` for one note file and one seed."""
+def run(notes: Path, seed: int, lr: float | None = None) -> dict:
+    """The notebook's `results` for one note file and one seed (and Adam's step size `lr` in
+    place of the notebook's LR, when given)."""
     os.environ["VAELAB_NOTES"] = str(notes)
     os.environ["MPLBACKEND"] = "Agg"
+    os.environ["TQDM_DISABLE"] = "1"
     cells = [c for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code"
              and c.metadata.get("nbgrader", {}).get("grade_id") not in SKIPPED]
     with tempfile.TemporaryDirectory(prefix="synth-study-") as out:
@@ -45,6 +48,8 @@ def run(notes: Path, seed: int) -> dict:
         for cell in cells:
             source = cell.source.replace("seed=0", f"seed={seed}").replace("manual_seed(0)", f"manual_seed({seed})")
             source = source.replace("plt.show()", "plt.close('all')")
+            if lr is not None:
+                source = re.sub(r"^LR = .*$", f"LR = {lr!r}", source, flags=re.MULTILINE)
             with contextlib.redirect_stdout(io.StringIO()):
                 exec(compile(source, cell.metadata.get("nbgrader", {}).get("grade_id", "cell"), "exec"), namespace)
         return json.loads(json.dumps(namespace["results"], default=float))
@@ -79,6 +84,7 @@ def main() -> None:
     parser.add_argument("notes", nargs="+", type=Path, help="note files (vaelab data notes / defaults)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=None, help="Adam's step size instead of the notebook's LR")
     args = parser.parse_args()
     import torch
 
@@ -86,8 +92,9 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads; seeds {args.seeds}")
     for notes in args.notes:
         started = time.perf_counter()
-        results = [run(notes, seed) for seed in args.seeds]
+        results = [run(notes, seed, args.lr) for seed in args.seeds]
         print(f"\n== {notes} ({results[0]['notes']['source']}, {results[0]['notes']['count']} notes; "
+              f"LR {args.lr or 'as in the notebook'}; "
               f"{time.perf_counter() - started:.0f} s)")
         for name, values in rows(results).items():
             values = np.asarray(values)
