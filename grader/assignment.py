@@ -56,6 +56,8 @@ RULES_OPTIONAL = {
     "TRAINING_CELLS": ((), "grade ids of the cells counted as training in the timings (none: no training)"),
     "STUDENT_WORK": (None, "what the student fills in, as the student bundle's INSTALL.md says it (None: "
                      "grader/kit/student_bundle.py's DEFAULT_WORK)"),
+    "PRELOAD": ((), "modules a warm start imports once before its first fork, besides the kit's (grader/engine/"
+                "zygote.py's PRELOAD): a library of the lab's notebook whose first import is slow (default: none)"),
     "course_data": (_no_course_data, "course_data(data folder) -> {environment variable: path}: data made for "
                     "the course (default: none)"),
 }

@@ -149,7 +149,7 @@ def zygote_for(inputs: GradingInputs, folder: Path, options: GradingOptions, pri
         return None
     data = folder / "data"
     return warm.open_zygote([data], kernel_environment(inputs.data(folder), data, options.threads), options.threads,
-                            private=private)
+                            private=private, preload=tuple(inputs.task(folder).rules().PRELOAD))
 
 
 def _run_steps(submission: Submission, inputs: GradingInputs, options: GradingOptions, folder: Path,

@@ -65,17 +65,18 @@ class Zygote:
         return self.spool / SOCKET_NAME
 
     @classmethod
-    def start(cls, read_only: list[Path], env: dict[str, str], limits=None) -> Zygote:
+    def start(cls, read_only: list[Path], env: dict[str, str], limits=None, preload: tuple[str, ...] = ()) -> Zygote:
         """Start a zygote whose sandbox shows `read_only` (the course's data, the grader for the
-        probe) with the base environment `env`; raise WarmUnavailable when it cannot run here."""
+        probe) with the base environment `env`, importing `preload` (the assignment's own slow
+        imports) besides the kit's; raise WarmUnavailable when it cannot run here."""
         spool = Path(tempfile.mkdtemp(prefix="vaelab-warm-"))
         grader_dir = view.GRADER_DIR
         read_only = tuple(Path(p).resolve() for p in read_only)
         sandbox = Sandbox(read_only=[*read_only, grader_dir], writable=[spool], limits=limits or Limits())
         try:
             shown = [f"--show={path}" for path in view.environment()]
-            command = sandbox.command([sys.executable, "-m", "grader.engine.zygote", str(spool), *shown], spool,
-                                      zygote=True)
+            command = sandbox.command([sys.executable, "-m", "grader.engine.zygote", str(spool), *shown,
+                                       *(f"--preload={name}" for name in preload)], spool, zygote=True)
         except (SandboxError, view.ViewError) as err:
             shutil.rmtree(spool, ignore_errors=True)
             raise WarmUnavailable(str(err)) from err
@@ -154,20 +155,20 @@ _shared_lock = threading.Lock()
 
 
 def open_zygote(read_only: list[Path], env: dict[str, str], threads: int, limits=None,
-                private: bool = False) -> Zygote | None:
+                private: bool = False, preload: tuple[str, ...] = ()) -> Zygote | None:
     """The one way to a zygote whose sandbox shows `read_only` (the course's data) with the base
     environment `env`: this process's own for the view and number of threads, started on first
     use and kept (a Dask worker grades many submissions of a course with one), or with
     `private` a new one that the caller closes (a batch of the local pool). None when it cannot
     run here: said once on stderr, and grading goes on cold."""
-    key = (tuple(sorted(str(Path(p).resolve()) for p in read_only)), threads, limits)
+    key = (tuple(sorted(str(Path(p).resolve()) for p in read_only)), threads, limits, tuple(preload))
     with _shared_lock:
         if key in _unavailable:
             return None
         if not private and key in _shared and _shared[key].alive:
             return _shared[key]
         try:
-            zygote = Zygote.start(read_only, env, limits)
+            zygote = Zygote.start(read_only, env, limits, tuple(preload))
         except WarmUnavailable as err:
             _unavailable[key] = str(err)
             print(f"vaelab: {err}; each submission starts its own interpreters", file=sys.stderr)

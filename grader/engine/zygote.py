@@ -1,6 +1,6 @@
 """The zygote: the process that warm starts fork from (the grader's side is grader/engine/warm.py).
 
-`python -m grader.engine.zygote SPOOL [--show=FOLDER]...` runs inside the sandbox of
+`python -m grader.engine.zygote SPOOL [--show=FOLDER]... [--preload=MODULE]...` runs inside the sandbox of
 grader/engine/sandbox.py; the folders it is told to show are the Python environment
 (grader/engine/view.py), which every run sees read-only. It imports what a lab's notebook, its
 kernel and the probe import (PRELOAD), checks with a trial fork that it can make namespaces of
@@ -44,11 +44,7 @@ from grader.engine.view import HOLDERS, SANDBOX_ENVIRONMENT, STUDENT_PACKAGES
 
 #: What the zygote imports once: the libraries of a lab's notebook, its kernel and the probe.
 PRELOAD = ("torch", "torchaudio", "numpy", "matplotlib", "matplotlib.pyplot", "IPython",
-           "IPython.core.inputtransformer2", "ipykernel.kernelapp", "grader.engine.probe",
-           # the synth lab's descriptors: importing LibROSA's features compiles its numba functions
-           # (about 15 s where the cache beside them cannot be written, as in the sandbox), once
-           # here rather than in every kernel and probe
-           "librosa.feature.spectral", "scipy.stats")
+           "IPython.core.inputtransformer2", "ipykernel.kernelapp", "grader.engine.probe")
 #: Packages whose every module the zygote imports (the kit's student packages).
 PRELOAD_PACKAGES = ("vaelab_core",)
 SOCKET_NAME = "zygote.sock"
@@ -258,8 +254,10 @@ def _run(connection: socket.socket, spool: Path, environment: list[str]) -> None
     os._exit(0)
 
 
-def _preload() -> None:
-    for name in PRELOAD:
+def _preload(extra: tuple[str, ...] = ()) -> None:
+    """Import PRELOAD, then `extra` (the assignment's own, its grading.py's PRELOAD), then every
+    module of PRELOAD_PACKAGES."""
+    for name in (*PRELOAD, *extra):
         importlib.import_module(name)
     for package in PRELOAD_PACKAGES:
         module = importlib.import_module(package)
@@ -327,9 +325,10 @@ def _trial(spool: Path, environment: list[str]) -> None:
         raise Unavailable(f"a warm run could not be started in the sandbox here ({said or status})")
 
 
-def serve(spool: Path, environment: list[str]) -> None:
-    """The zygote: import, check, say `ready`, then fork one run per connection, forever."""
-    _preload()
+def serve(spool: Path, environment: list[str], preload: tuple[str, ...] = ()) -> None:
+    """The zygote: import (PRELOAD and the assignment's `preload`), check, say `ready`, then fork
+    one run per connection, forever."""
+    _preload(preload)
     if threading.active_count() != 1:
         raise Unavailable("an import started a thread; forking would copy it broken")
     _set_dumpable(False)  # runs of the same user cannot read or write this process's memory
@@ -359,8 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = argv if argv is not None else sys.argv[1:]
     spool = Path(argv[0]).resolve()
     environment = [arg.removeprefix("--show=") for arg in argv[1:] if arg.startswith("--show=")]
+    preload = tuple(arg.removeprefix("--preload=") for arg in argv[1:] if arg.startswith("--preload="))
     try:
-        serve(spool, environment)
+        serve(spool, environment, preload)
     except Exception as err:  # noqa: BLE001  (said to the grader, which starts processes cold)
         print(f"{type(err).__name__}: {err}", flush=True)
         return 1

@@ -40,6 +40,10 @@ METHOD_TESTS = ("test_descriptors", "test_descriptor_distance", "test_paths", "t
 RESULT_TESTS = ("test_generation", "test_smoothness", "test_pitch")
 #: Cells that train (timed apart in the grading benchmark).
 TRAINING_CELLS = ("train_models", "pitch_run")
+#: Imported once by a warm start, before it forks kernels and probes: LibROSA's spectral features
+#: compile their numba functions on import (about 15 s in a sandbox, where the cache beside them
+#: cannot be written), which every kernel and probe would pay again.
+PRELOAD = ("librosa.feature.spectral", "scipy.stats")
 STUDENT_WORK = """Fill in the descriptors and their distance, the four synthesis paths and a note's path
 (section 1), and the conditional VAE's three methods, each followed by a self-check cell that
 stops with an explanation until it is right, then run the cells from top to bottom (about a

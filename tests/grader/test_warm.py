@@ -251,3 +251,22 @@ def test_a_zygote_whose_runs_cannot_see_the_environment_is_not_ready(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=120,
                           env=kernel_environment({}, spool, threads=1))
     assert done.stdout.startswith("refused:") and str(site) in done.stdout, (done.stdout, done.stderr)
+
+
+def test_an_assignment_s_own_slow_imports_are_made_once_by_the_zygote(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    started = warm.Zygote.start([data], kernel_environment({}, data, threads=1), Limits(processes=48),
+                                preload=("xml.dom.minidom",))
+    try:
+        done, _, _ = run((started, data), "import sys; print('xml.dom.minidom' in sys.modules)")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "True"  # imported by the zygote, before the fork
+    finally:
+        started.close()
+
+
+def test_the_kit_s_zygote_does_not_import_what_one_assignment_needs(zygote):
+    done, _, _ = run(zygote, "import sys; print('xml.dom.minidom' in sys.modules, 'librosa' in sys.modules)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False False"
