@@ -78,8 +78,8 @@ def random_walk(start, step_size, steps, generator):
     return walk.cumsum(dim=0) + torch.as_tensor(start, dtype=torch.float32)
 ''',
     "note_path": '''def note_path(model, spectra):
-    _, mean, _ = model.inference(spectra)
-    return mean.detach()
+    codes = model.inference(spectra)  # (z, mean, logvar): the mean is the path
+    return codes[1].detach().clone()
 ''',
     "conditional_vae": '''def _joined(a, c):
     return torch.cat((a, c.to(a.dtype)), dim=a.dim() - 1)
@@ -132,7 +132,7 @@ EXAMPLES = {
                                 "return self.gen_logvar(self.mlp_z_x(z))")},
                             _full(test_conditional_vae=1, test_pitch=1)),
     "sampled": Example("note_path returns posterior samples instead of the encoder's means",
-                       _edit("note_path", "return model.inference(spectra)[1]", "return model.inference(spectra)[0]"),
+                       _edit("note_path", "_, means, _ = model.inference(spectra)", "means, _, _ = model.inference(spectra)"),
                        _full(test_note_path=0, test_smoothness=1)),
     "blank": Example("the release notebook as handed out, nothing filled in", {},
                      {test: 0 for test in POINTS}, answers=False),
