@@ -360,51 +360,45 @@ def _outside(values: dict, bands: dict) -> list[str]:
 
 
 def judge_generation(record: dict | None, bands: dict) -> list[Check]:
-    """Part 2: the data's descriptors (the same frames for everyone: their medians tell a wrong
-    descriptor), and the mean relative descriptor distance of each set to the data."""
+    """Part 2: the mean relative descriptor distance of each set to the data. Distances between
+    descriptor distributions mean something only if the descriptors are right, so both checks
+    also need the data's own descriptors (the same frames for everyone: their medians tell a
+    wrong descriptor on any note set)."""
     found = {name: _get(record, "distances", name, "mean") for name in bands["mean"]}
     recon = {n: v for n, v in found.items() if n.endswith("recon")}
     prior = {n: v for n, v in found.items() if n.endswith("prior")}
     medians = {d: _get(record, "data_median", d) for d in bands["data_median"]}
     data_out = _outside(medians, bands["data_median"])
-    recon_out = _outside(recon, {n: bands["mean"][n] for n in recon})
-    return [
-        Check(1, not data_out and not recon_out,
-              "the data's descriptors and the reconstructions' distances match the reference's",
-              "; ".join((["the held-out frames' median descriptors differ from the reference's: " + "; ".join(data_out)
-                          + " (flatness in dB): descriptors?"] if data_out else [])
-                        + (["descriptor distances of the reconstructions outside the reference's bands: "
-                            + "; ".join(recon_out) + " (descriptors, descriptor_distance?)"] if recon_out else [])) + "."),
-        Check(1, not _outside(prior, {n: bands["mean"][n] for n in prior}),
-              "the generated spectra's descriptor distances match the reference's",
-              "descriptor distances of the prior samples outside the reference's bands: "
-              + "; ".join(_outside(prior, {n: bands["mean"][n] for n in prior})) + "."),
-    ]
+    data_text = (["the held-out frames' median descriptors differ from the reference's: " + "; ".join(data_out)
+                  + " (flatness in dB): descriptors?"] if data_out else [])
+    checks = []
+    for what, sets in (("reconstructions'", recon), ("generated spectra's", prior)):
+        out = _outside(sets, {n: bands["mean"][n] for n in sets})
+        checks.append(Check(1, not data_out and not out,
+                            f"the data's descriptors are right and the {what} descriptor distances match the reference's",
+                            "; ".join(data_text + ([f"descriptor distances of the {what.rstrip(chr(39) + 's')}s outside "
+                                                    "the reference's bands: " + "; ".join(out)] if out else [])) + "."))
+    return checks
 
 
 def judge_smoothness(record: dict | None, bands: dict) -> list[Check]:
-    """Part 3: how much the centroid changes per step along each path; the circle's radius and
-    closure (its geometry, which the descriptors' spread over seeds would hide)."""
-    found = {name: _get(record, "smoothness", name, "centroid") for name in bands["centroid"]}
-    planar = {n: v for n, v in found.items() if n != "note path"}
+    """Part 3: how much the centroid changes per step along the line, the spiral and the random
+    walk; the circle's radius and closure (its geometry: the radius over the one asked for is 1,
+    on any machine and any note set). The note path is judged by test_note_path on its own:
+    posterior samples change what it sounds like by as little as the note set allows."""
+    found = {name: _get(record, "smoothness", name, "centroid") for name in ("line", "spiral", "random walk")}
+    problems = _outside(found, {n: bands["centroid"][n] for n in found})
     gap = _get(record, "closed", "circle")
     closes = isinstance(gap, (int, float)) and math.isfinite(gap) and abs(gap - 1) < 0.05
     radius = _get(record, "radius", "circle")
     round_ok = _inside(radius, bands["circle_radius"])
-    problems = _outside(planar, {n: bands["centroid"][n] for n in planar})
-    if not round_ok:
-        problems.append(f"the circle's radius is {_show(radius)} times the one asked for")
-    if not closes:
-        problems.append(f"the circle's last point is {_show(gap)} steps from its first (one step closes the loop)")
+    circle_problems = ([] if round_ok else [f"its radius is {_show(radius)} times the one asked for"]) + (
+        [] if closes else [f"its last point is {_show(gap)} steps from its first (one step closes the loop)"])
     return [
-        Check(1, not problems, "the paths in the plane are the reference's: the circle's radius, its closure, "
-                               "and the centroid's change per step",
-              "along the paths of the plane: " + "; ".join(problems) + " (line, circle, spiral, random_walk?)."),
-        Check(1, _inside(found.get("note path"), bands["centroid"]["note path"]),
-              "the note path changes as smoothly as the reference's",
-              f"the note path's centroid changes by {_show(found.get('note path'))} per step, the reference's band "
-              f"{bands['centroid']['note path'][0]:.3f} to {bands['centroid']['note path'][1]:.3f} (note_path: "
-              "posterior samples jump from frame to frame, means do not)."),
+        Check(1, not problems, "the line, the spiral and the random walk change as smoothly as the reference's",
+              "along the paths of the plane: " + "; ".join(problems) + " (line, spiral, random_walk?)."),
+        Check(1, not circle_problems, "the circle has the radius asked for and closes",
+              "the circle: " + "; ".join(circle_problems) + " (circle: centre + radius (cos a, sin a))."),
     ]
 
 
@@ -453,7 +447,7 @@ def make_bands(records: dict, namespace: dict, speakers: dict) -> dict:
         # the same frames for every notebook: only rounding differs (flatness in dB: 0.1 dB)
         "data_median": {d: _around([v], max(0.1, 0.01 * abs(v))) for d, v in generation["data_median"].items()}}
     bands["test_smoothness"] = {
-        "centroid": {name: _around([row["centroid"]], max(0.01, 0.7 * row["centroid"]))
+        "centroid": {name: _around([row["centroid"]], max(0.01, 0.9 * row["centroid"]))
                      for name, row in smoothness["smoothness"].items()},
         # the circle's radius over the one asked for: 1 by its definition, on any machine
         "circle_radius": [0.99, 1.01]}
