@@ -434,11 +434,11 @@ def make_bands(records: dict, namespace: dict, speakers: dict) -> dict:
     """Bands from the reference notebook's records. The models train on the notes with one
     seed only in the notebook; a correct run elsewhere is another seed, so the bands are as wide
     as the spread over seeds measured by benchmarks/synth_study.py: descriptor distances 0.15
-    (relative to the data's spread) or 25 %, path steps 70 % (what a wrong descriptor changes
-    stays inside, what posterior samples do to the note path, three times the reference's, does
-    not), pitch error 1.5 semitones and correlation 0.2. What every notebook computes on the same
-    frames with the same code (the data's descriptors) gets 1 %, and the circle's radius over the
-    one asked for is 1 by definition."""
+    (relative to the data's spread) or 25 %, path steps 90 % (they catch a path that is not
+    smooth at all; a wrong descriptor, which moves them by up to 40 %, is judged by its own test
+    and by part 2), pitch error 1.5 semitones and correlation 0.2. What every notebook computes
+    on the same frames with the same code (the data's descriptors) gets 1 %, and the circle's
+    radius over the one asked for is 1 by definition."""
     generation, smoothness, pitch = records["test_generation"], records["test_smoothness"], records["test_pitch"]
     bands = {}
     bands["test_generation"] = {
