@@ -1,4 +1,4 @@
-"""The flows lab's self-checks (flow_checks) pass correct code and catch the typical mistakes.
+"""The flows lab's self-checks (flow_checks, model_checks) pass correct code and catch the typical mistakes.
 
 The correct implementations below are the tests' reference oracle: they live here, never in
 `vaelab_core`, which students have installed. Each mistake is a small mutation of one of them.
@@ -18,7 +18,7 @@ from torch import nn
 
 from vaelab_core import spec
 from vaelab_core.checking import SelfCheckFailed
-from vaelab_core.labs.flows import flow_checks
+from vaelab_core.labs.flows import flow_checks, model_checks
 from vaelab_core.model import SpeechVAEBase
 
 LOG_2PI = math.log(2 * math.pi)
@@ -182,8 +182,8 @@ CHECKS = {
     "constrain_u": flow_checks.check_constrain_u,
     "flow_chain": flow_checks.check_flow_chain,
     "free_energy": flow_checks.check_free_energy,
-    "inference": flow_checks.check_flow_inference,
-    "get_loss": flow_checks.check_flow_loss,
+    "inference": model_checks.check_flow_inference,
+    "get_loss": model_checks.check_flow_loss,
 }
 
 CORRECT = [(name, variant) for name, variants in FUNCTIONS.items() for variant in variants]
@@ -205,8 +205,8 @@ def test_a_correct_answer_passes(name, correct, capsys):
 def test_the_flow_checks_accept_an_instance_and_leave_it_alone():
     model = FlowVAE(n_flows=2)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    flow_checks.check_flow_inference(model)
-    flow_checks.check_flow_loss(model)
+    model_checks.check_flow_inference(model)
+    model_checks.check_flow_loss(model)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
     assert "reparametrization" not in vars(model)
 
@@ -537,9 +537,9 @@ def test_the_hand_computed_free_energy_and_densities_match_the_oracle():
     assert free_energy(log_q, log_p).item() == pytest.approx(flow_checks._FE_WANT)
     assert free_energy_mean_exp(log_q, log_p).item() == pytest.approx(6.436308, rel=1e-6)
     normal = torch.distributions.Normal(torch.tensor(0.5, dtype=torch.float64), 2.0)
-    assert normal.log_prob(torch.tensor(2.5, dtype=torch.float64)).item() == pytest.approx(flow_checks._LOG_Q0_PER_DIM)
+    assert normal.log_prob(torch.tensor(2.5, dtype=torch.float64)).item() == pytest.approx(model_checks._LOG_Q0_PER_DIM)
     prior = torch.distributions.Normal(0.0, 1.0)
-    assert prior.log_prob(torch.tensor(1.0)).item() == pytest.approx(flow_checks._LOG_PRIOR_AT_ONE, rel=1e-6)
+    assert prior.log_prob(torch.tensor(1.0)).item() == pytest.approx(model_checks._LOG_PRIOR_AT_ONE, rel=1e-6)
 
 
 def test_the_folding_example_shows_three_points_on_one(capsys):
@@ -562,11 +562,12 @@ def test_a_failure_renders_without_a_traceback():
     assert not any("Traceback" in line for line in lines)
 
 
-def test_the_module_holds_no_reference_implementation():
-    """Public file: no tanh-based transform, softplus of w^T u or Gaussian log-density of the answers."""
+@pytest.mark.parametrize("module", [flow_checks, model_checks], ids=lambda module: module.__name__.rsplit(".", 1)[-1])
+def test_the_module_holds_no_reference_implementation(module):
+    """Public files: no tanh-based transform, softplus of w^T u or Gaussian log-density of the answers."""
     import inspect
 
-    source = inspect.getsource(flow_checks)
+    source = inspect.getsource(module)
     for banned in ("torch.tanh(", "math.tanh(", "F.softplus(", "log1p(", "log_prob(", "randn_like("):
         assert banned not in source, banned
 
@@ -577,4 +578,4 @@ def test_the_loss_check_names_a_missing_inference_not_get_loss():
             raise NotImplementedError
 
     with pytest.raises(SelfCheckFailed, match=r"model.loss\(x\) stops at a method that is not implemented yet"):
-        flow_checks.check_flow_loss(OnlyLoss)
+        model_checks.check_flow_loss(OnlyLoss)
