@@ -66,6 +66,10 @@ EXAMPLES_REQUIRED = {
     "EXAMPLES": "{student id: example (what it shows, its code, {test: expected score})}: the example corpus",
     "make_submission": "make_submission(release notebook, example) -> the submitted notebook",
 }
+EXAMPLES_OPTIONAL = {
+    "DEMO_EXAMPLES": ((), "the examples `vaelab demo` grades when it grades this lab, a correct one and two "
+                          "telling mistakes (none: the first three of EXAMPLES)"),
+}
 
 _loaded: dict[tuple[str, str], types.ModuleType] = {}
 
@@ -120,7 +124,7 @@ class Assignment:
         path = self.folder / "examples.py"
         if not path.is_file():
             raise ReferenceError(f"{path}: missing; the assignment has no example submissions.")
-        return _load_checked(path, f"vaelab_examples_{self.name}", EXAMPLES_REQUIRED)
+        return _load_checked(path, f"vaelab_examples_{self.name}", EXAMPLES_REQUIRED, EXAMPLES_OPTIONAL)
 
     def reference_source(self) -> str:
         """The Python source of the cells that define the reference, joined in order."""

@@ -25,7 +25,7 @@ def register_labs(subparsers: argparse._SubParsersAction) -> None:
 def register_demo(subparsers: argparse._SubParsersAction) -> None:
     from grader.kit import demo
 
-    add_verb(subparsers, "demo", demo.main, "run every lab headless on Speakers A and B, grade its examples", [
+    add_verb(subparsers, "demo", demo.main, "run every lab headless on Speakers A and B, show grading end to end", [
         Option("--out", "output folder (one subfolder per lab)"),
         Option("--lab", "run only this lab of solutions/ (e.g. vae_speech, latent_space)"),
         Option("--speaker-a", "Speaker A dataset (default: the built-in one)"),
@@ -33,7 +33,10 @@ def register_demo(subparsers: argparse._SubParsersAction) -> None:
         Option("--solutions", "solutions/ folder (default: the checkout's)"),
         Option("--timeout", "seconds allowed per notebook cell"),
         Option("--skip-grading", "only run the lab; do not grade the example submissions"),
-        Option("--jobs", "example submissions graded at once (default: one per core)"),
+        Option("--jobs", "notebooks run, and submissions graded, at once (default: one per core)"),
+        Option("--grade", "the lab whose examples are graded (default: --lab, else vae_speech)"),
+        Option("--full", "grade every example of every lab run (minutes per lab), not three of one lab"),
+        Option("--threads", "torch threads per kernel (default: the cores shared out among the kernels at once)"),
     ])
 
 

@@ -1,12 +1,18 @@
-"""`vaelab demo`: run every lab once, headless, on Speakers A and B, then grade its examples.
+"""`vaelab demo`: every lab run once, headless, on Speakers A and B, and grading shown end to end.
 
-Builds the built-in speaker sets if they are missing and, for each lab of solutions/ (or the
-one named by --lab), executes its solution notebook in a real Jupyter kernel and writes to
-OUT/<lab>/: the executed notebook (.ipynb and .html), the figures as PNG and results.json
-(keys documented in the README); then prints the lab's summary (its grading.py's `summary`).
-Then it grades the lab's example submissions as an instructor would (a course in
-OUT/<lab>/course: init, release with bands, intake of their ZIPs, autograde, feedback, export)
-and prints the grade table next to the scores each example should get.
+Builds the built-in data if it is missing, then executes every lab's solution notebook (or the
+one named by --lab) in real Jupyter kernels, side by side (one per core, each kernel with its
+share of the cores' threads), and writes to OUT/<lab>/: the executed notebook (.ipynb and .html),
+the figures as PNG and results.json (keys documented in the README); it prints each lab's summary
+(its grading.py's `summary`) as the lab finishes.
+
+Then it grades as an instructor would, in a course in OUT/<lab>/course (init, release, bands,
+intake of the example ZIPs, autograde, feedback, export), and prints the grade table next to the
+scores each example should get. By default one lab (`--grade`, else vae_speech) and three of its
+examples (its examples.py's DEMO_EXAMPLES: a correct one and two telling mistakes, with what their
+feedback says). The bands take the records of the reference run just made instead of running the
+reference again. `--full` grades every lab's every example. At the end it prints where its time
+went.
 """
 
 from __future__ import annotations
@@ -14,7 +20,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+
+import nbformat
 
 from grader.assignment import assignment, default_solutions
 from grader.engine.environment import kernel_environment
@@ -22,45 +31,97 @@ from grader.engine.execute import NotebookFailed, execute_notebook, save_noteboo
 from vaelab_core.datasets import load_dataset
 from vaelab_core.errors import VaelabError
 
+#: The lab graded by default: the handout's.
+DEFAULT_GRADED_LAB = "vae_speech"
+
 
 def lab_names(solutions: Path) -> list[str]:
     """The labs of a solutions folder: its subfolders that hold a notebook, sorted."""
     return sorted(p.name for p in solutions.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
+class Clock:
+    """Where the demo's time went: named phases, in the order they ended."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.phases: list[tuple[str, float]] = []
+
+    def lap(self, name: str, since: float) -> float:
+        now = time.perf_counter()
+        self.phases.append((name, now - since))
+        return now
+
+    def report(self, heading: str) -> str:
+        total = time.perf_counter() - self.started
+        width = max(len(name) for name, _ in [*self.phases, ("total", 0)])
+        lines = [heading] + [f"  {name:<{width}}  {seconds:6.1f} s" for name, seconds in self.phases]
+        return "\n".join([*lines, f"  {'total':<{width}}  {total:6.1f} s"])
+
+
 def main(out: str | Path = "demo_out", lab: str | None = None, speaker_a: str | Path | None = None,
          speaker_b: str | Path | None = None, solutions: str | Path | None = None,
-         timeout: int = 1800, skip_grading: bool = False, jobs: int | None = None) -> dict:
-    """Run each lab end to end, then grade its example submissions; returns {lab: results}.
+         timeout: int = 1800, skip_grading: bool = False, jobs: int | None = None,
+         grade: str | None = None, full: bool = False, threads: int | None = None) -> dict:
+    """Run the labs, then grade; returns {lab: results.json of its run}.
 
-    lab: one lab of solutions/ (default: all of them); skip_grading: only run the labs;
-    jobs: submissions graded at once (default: one per core).
+    lab: run only this lab of solutions/ (default: all of them); skip_grading: only run the labs;
+    jobs: notebooks run, and submissions graded, at once (default: one per core); grade: the lab
+    whose examples are graded (default: `lab`, else vae_speech); full: grade every example of
+    every lab run, not only the three of one lab; threads: torch threads per kernel and per
+    graded submission (default: the cores shared out among the kernels running at once).
     """
-    started = time.perf_counter()
+    clock = Clock()
     if (speaker_a is None) != (speaker_b is None):
         raise VaelabError("give both --speaker-a and --speaker-b, or neither (the built-in speakers).")
     solutions = Path(solutions or default_solutions()).resolve()
     labs = lab_names(solutions)
-    if lab is not None and lab not in labs:
-        raise VaelabError(f"no lab {lab!r} in {solutions}; the labs are {', '.join(labs)}.")
+    for name in (lab, grade):
+        if name is not None and name not in labs:
+            raise VaelabError(f"no lab {name!r} in {solutions}; the labs are {', '.join(labs)}.")
+    chosen = [lab] if lab else labs
+    graded = chosen if full else [grade or (lab if lab else DEFAULT_GRADED_LAB if DEFAULT_GRADED_LAB in labs
+                                            else labs[0])]
+    if grade is not None and grade not in chosen:
+        raise VaelabError(f"--grade {grade} grades a lab the demo runs: leave out --lab, or give --lab {grade}.")
+    cores = os.cpu_count() or 1
+    jobs = max(1, jobs or cores)
+    since = clock.started
     if speaker_a is None:
         from data_prep.defaults import main as build_defaults
         speaker_a, speaker_b = build_defaults()
     for path in (speaker_a, speaker_b):
         load_dataset(path)  # fail here, with the dataset's own message, not inside the kernel
+    since = clock.lap("data: built-in sets checked (or built)", since)
     out = Path(out).resolve()
-    everything = {}
-    for name in [lab] if lab else labs:
-        everything[name] = run_lab(name, out / name, Path(speaker_a), Path(speaker_b), solutions, timeout)
-        print(f"({time.perf_counter() - started:.0f} s so far)")
-        if not skip_grading:
-            grade_examples(out / name / "course", name, speaker_a, speaker_b, solutions, jobs or os.cpu_count() or 1)
-    print(f"demo done in {time.perf_counter() - started:.0f} s")
+    speakers = (Path(speaker_a), Path(speaker_b))
+
+    lanes = min(jobs, len(chosen))
+    kernel_threads = threads or max(1, cores // lanes)
+    print(f"running {len(chosen)} lab(s), {lanes} at a time, {kernel_threads} thread(s) per kernel ...")
+    everything, runs = {}, {}
+    with ThreadPoolExecutor(max_workers=lanes) as pool:
+        started = {pool.submit(run_lab, name, out / name, *speakers, solutions, timeout, kernel_threads): name
+                   for name in chosen}
+        for future in as_completed(started):
+            name = started[future]
+            everything[name], runs[name] = future.result()
+            print(f"({time.perf_counter() - clock.started:.0f} s so far)")
+    since = clock.lap(f"notebooks, {lanes} side by side: "
+                      + ", ".join(f"{n} {runs[n]['seconds']:.0f} s" for n in chosen), since)
+
+    if not skip_grading:
+        for name in graded:
+            grade_examples(out / name / "course", name, *speakers, solutions, jobs, clock,
+                           executed=runs[name]["notebook"], examples=None if full else "demo", threads=threads)
+    print(clock.report(f"demo done: where the time went ({cores} cores)"))
     return everything
 
 
-def run_lab(name: str, out: Path, speaker_a: Path, speaker_b: Path, solutions: Path, timeout: int) -> dict:
-    """Execute lab `name`'s solution notebook into `out`; print its summary; return results.json."""
+def run_lab(name: str, out: Path, speaker_a: Path, speaker_b: Path, solutions: Path, timeout: int,
+            threads: int | None = None) -> tuple[dict, dict]:
+    """Execute lab `name`'s solution notebook into `out` with `threads` torch threads; print its
+    summary; return its results.json and {"notebook": the executed notebook, "seconds": wall time}."""
     task = assignment(solutions, name)
     out.mkdir(parents=True, exist_ok=True)
     source = task.notebook_path
@@ -70,35 +131,52 @@ def run_lab(name: str, out: Path, speaker_a: Path, speaker_b: Path, solutions: P
     # the lab's own data (latent_space's sweeps) made in the demo's folder, as a course would
     made = rules.course_data(out / "data")
     data = {"VAELAB_SPEAKER_A": str(speaker_a.resolve()), "VAELAB_SPEAKER_B": str(speaker_b.resolve()),
-            **{name: str(path) for name, path in made.items()}}
+            **{variable: str(path) for variable, path in made.items()}}
+    started = time.perf_counter()
     try:
-        notebook = execute_notebook(source, out, kernel_environment(data, out), timeout)
+        notebook = execute_notebook(source, out, kernel_environment(data, out, threads), timeout)
     except NotebookFailed as failure:
         save_notebook(failure.notebook, executed)
         raise NotebookFailed(f"{failure}\nThe notebook as far as it ran: {executed}") from None
+    seconds = time.perf_counter() - started
     save_notebook(notebook, executed)
     results = json.loads((out / "results.json").read_text())
-    print(rules.summary(results))
     figures = sorted((out / "figures").glob("*.png"))
+    print(f"\n== {name}: ran in {seconds:.0f} s ==\n{rules.summary(results)}")
     print(f"wrote {executed} (+ .html), {out / 'results.json'}, {len(figures)} figures in {out / 'figures'}")
-    return results
+    return results, {"notebook": notebook, "seconds": seconds}
 
 
 def grade_examples(root: Path, name: str, speaker_a: Path, speaker_b: Path, solutions: Path | None,
-                   jobs: int) -> dict:
-    """The instructor's workflow on lab `name`'s example submissions; prints and returns the grades."""
+                   jobs: int, clock: Clock | None = None, executed: nbformat.NotebookNode | None = None,
+                   examples: str | None = None, threads: int | None = None) -> dict:
+    """The instructor's workflow on lab `name`'s example submissions; prints and returns the grades.
+
+    executed: the reference notebook already run on these speakers (its records make the bands);
+    examples: "demo" grades the lab's DEMO_EXAMPLES only (default: every example); threads: of
+    the bands' runs and of each graded submission (default: all cores, and autograde's share)."""
     from grader.workflow import init as course_verb
     from grader.workflow import autograde, export, feedback, intake, release
+    from grader.workflow import bands as grading_bands
     from grader.kit.example_submissions import expected_scores, write_example_zips
 
-    print(f"\ngrading the example submissions of {name} in {root} ...")
+    clock = clock or Clock()
+    since = time.perf_counter()
     course = course_verb.main(root, speaker_a, speaker_b, solutions, assignment_name=name, force=True)
-    release.main(course.root)
-    write_example_zips(course, course.root / "inbox")
+    chosen = demo_examples(course.task.examples()) if examples == "demo" else None
+    print(f"\ngrading {'the examples ' + ', '.join(chosen) if chosen else 'every example'} of {name} "
+          f"in {root} ...")
+    release.main(course.root, skip_bands=True)
+    since = clock.lap(f"{name}: course made, notebook and bundle released", since)
+    grading_bands.main(course.root, threads=threads or os.cpu_count(), executed=executed)
+    since = clock.lap(f"{name}: bands (the reference's records and its extra seeds)", since)
+    write_example_zips(course, course.root / "inbox", names=chosen)
     intake.main(course.root / "inbox", course.root)
-    results = autograde.main(course.root, jobs=jobs, force=True)
-    feedback.main(course.root)
+    results = autograde.main(course.root, jobs=jobs, force=True, threads=threads)
+    since = clock.lap(f"{name}: {len(results)} submissions autograded, {min(jobs, len(results))} at a time", since)
+    pages = feedback.main(course.root)
     export.main(course.root)
+    since = clock.lap(f"{name}: feedback pages and grades.csv", since)
     expected = expected_scores(course)
     tests = list(next(iter(expected.values())))
     width = max(9, *(len(t.removeprefix("test_")[:10]) + 1 for t in tests))
@@ -109,4 +187,32 @@ def grade_examples(root: Path, name: str, speaker_a: Path, speaker_b: Path, solu
         mark = "yes" if scores == expected.get(student) else "NO"
         print(f"{student:<12}" + "".join(f"{scores.get(t, 0):>{width}g}" for t in tests)
               + f"{sum(scores.values()):>8g}  {mark}")
+    if chosen:
+        print_feedback(results, pages, course.task.examples())
     return results
+
+
+def demo_examples(examples) -> list[str]:
+    """The examples the quick demo grades: examples.py's DEMO_EXAMPLES, else its first three."""
+    chosen = list(examples.DEMO_EXAMPLES or list(examples.EXAMPLES)[:3])
+    unknown = [n for n in chosen if n not in examples.EXAMPLES]
+    if unknown:
+        raise VaelabError(f"DEMO_EXAMPLES names {unknown}, which EXAMPLES does not hold: name examples of "
+                          f"{', '.join(examples.EXAMPLES)}.")
+    return chosen
+
+
+def print_feedback(results: dict, pages: list[Path], examples) -> None:
+    """What each graded example is and what its feedback tells the student, test by test."""
+    for student in sorted(results):
+        page = next((p for p in pages if student in p.parts), None)
+        print(f"\n{student}: {examples.EXAMPLES[student].description}" if student in examples.EXAMPLES
+              else f"\n{student}:")
+        for test, verdict in (results[student].tests or {}).items():
+            if not verdict.full_points:
+                said = verdict.messages[0] if verdict.messages else "(no message)"
+                print(f"  {test}: {verdict.score:g} of {verdict.max_points:g}: {said[:300]}")
+        if results[student].tests and all(v.full_points for v in results[student].tests.values()):
+            print("  every autograded part in full")
+        if page is not None:
+            print(f"  feedback page: {page}")

@@ -38,20 +38,28 @@ from vaelab_core.records import read_records
 __all__ = ["StaleBandsError", "load_bands", "main"]
 
 
-def main(course: str | Path = ".", threads: int | None = None, timeout: int = 1800) -> dict:
+def main(course: str | Path = ".", threads: int | None = None, timeout: int = 1800,
+         executed: nbformat.NotebookNode | None = None) -> dict:
     """Run the reference notebook on the course's data and store the bands; returns them.
 
     threads: torch threads of the reference run (default: all cores; nothing else runs).
+    executed: the reference notebook already run on the course's data (`vaelab demo` has just
+    run it): its records are used instead of running it again; its code must be the course's.
     """
     course = Course.load(course)
     started = time.perf_counter()
     task = course.task
     rules = task.rules()
     speakers = {s: load_dataset(p) for s, p in course.speakers.items()}
-    print(f"bands: running the reference notebook {task.notebook_path.name} on the course's data ...")
-    with tempfile.TemporaryDirectory(prefix="vaelab-bands-") as out:
-        env = kernel_environment(course.kernel_data(), Path(out), threads)
-        notebook = execute_notebook(nbformat.read(task.notebook_path, as_version=4), Path(out), env, timeout)
+    if executed is not None:
+        _check_same_code(executed, nbformat.read(task.notebook_path, as_version=4), task.notebook_path)
+        notebook = executed
+        print(f"bands: the records of the reference run of {task.notebook_path.name} already made ...")
+    else:
+        print(f"bands: running the reference notebook {task.notebook_path.name} on the course's data ...")
+        with tempfile.TemporaryDirectory(prefix="vaelab-bands-") as out:
+            env = kernel_environment(course.kernel_data(), Path(out), threads)
+            notebook = execute_notebook(nbformat.read(task.notebook_path, as_version=4), Path(out), env, timeout)
     records = read_records(notebook)
     missing = [t for t in rules.RESULT_TESTS if t not in records]
     if missing:
@@ -74,3 +82,13 @@ def main(course: str | Path = ".", threads: int | None = None, timeout: int = 18
         print(f"  {test}: {json.dumps(bands[test])[:160]}")
     print(f"next: students hand in; then vaelab grade intake ZIP_DIR --course {course.root}")
     return bands
+
+
+def _check_same_code(executed: nbformat.NotebookNode, source: nbformat.NotebookNode, path: Path) -> None:
+    """Refuse a run whose code cells are not those of the course's reference notebook `source`."""
+    def code(notebook):
+        return [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+
+    if code(executed) != code(source):
+        raise VaelabError(f"the executed notebook given for the bands is not a run of {path}: its code cells "
+                          "differ. Make the bands from the reference itself: vaelab grade bands --course COURSE.")

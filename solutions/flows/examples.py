@@ -116,3 +116,7 @@ EXAMPLES = {
 def make_submission(release: nbformat.NotebookNode, example: Example) -> nbformat.NotebookNode:
     """The student notebook of the release with the example's cells filled in."""
     return LAB.fill(release, example)
+
+#: What `vaelab demo` grades by default when it grades this lab: a correct submission, the log-
+#: determinant's sign flipped, and a flow that may fold the plane.
+DEMO_EXAMPLES = ("correct", "sign", "unconstrained")

@@ -104,3 +104,7 @@ EXAMPLES = {
 def make_submission(release: nbformat.NotebookNode, example: Example) -> nbformat.NotebookNode:
     """The student notebook of the release with the example's cells filled in."""
     return LAB.fill(release, example)
+
+#: What `vaelab demo` grades by default when it grades this lab: a correct submission and its two
+#: typical mistakes.
+DEMO_EXAMPLES = ("correct", "ascending", "additive")

@@ -142,3 +142,7 @@ EXAMPLES = {
 def make_submission(release: nbformat.NotebookNode, example: Example) -> nbformat.NotebookNode:
     """The student notebook of the release with the example's cells filled in."""
     return LAB.fill(release, example)
+
+#: What `vaelab demo` grades by default when it grades this lab: a correct submission, descriptors
+#: of the power spectrum, and a condition the decoder never sees.
+DEMO_EXAMPLES = ("correct", "power", "encoderonly")

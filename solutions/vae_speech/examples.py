@@ -172,3 +172,7 @@ def model_cell_lines(source: str) -> list[str]:
     """Code lines of a model cell (solution markers dropped), for leak checks."""
     return [line for line in (ln.strip() for ln in re.sub(r"### (BEGIN|END) SOLUTION", "", source).splitlines())
             if line]
+
+#: What `vaelab demo` grades by default when it grades this lab: a correct submission and two
+#: subtle mistakes whose shapes pass (the KL bands and the gradient probe catch them).
+DEMO_EXAMPLES = ("correct", "variance", "detached")

@@ -2,22 +2,41 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
 from grader.assignment import default_solutions
 from grader.kit.demo import lab_names
 from vaelab_core.cli import main as cli
+from vaelab_core.errors import VaelabError
 
 
 @pytest.mark.slow
-def test_demo_runs_the_solution_notebook_and_writes_its_results(tmp_path, capsys):
-    assert cli(["demo", "--out", str(tmp_path / "demo"), "--lab", "vae_speech", "--skip-grading"]) == 0
+def test_demo_runs_the_solution_notebook_and_writes_its_results_then_grades_three_examples(tmp_path, capsys):
+    assert cli(["demo", "--out", str(tmp_path / "demo"), "--lab", "vae_speech", "--jobs", "2",
+                "--threads", "1"]) == 0
     out = tmp_path / "demo" / "vae_speech"
     printed = capsys.readouterr().out
     assert "Model A (fine-tuned on A)" in printed
+
+    # grading shown end to end on the lab's DEMO_EXAMPLES, bands from the run just made
+    assert "bands: the records of the reference run of vae_speech.ipynb already made" in printed
+    table = printed[printed.index("as expected"):]
+    for student in ("correct", "variance", "detached"):
+        row = next(line for line in table.splitlines() if line.startswith(student))
+        assert row.endswith("yes"), row
+    assert "every autograded part in full" in printed  # correct
+    assert "test_reparametrization: 1 of 3" in printed  # variance: what its feedback says
+    for student in ("correct", "variance", "detached"):
+        assert (out / "course" / "feedback" / student).is_dir()
+    timing = printed[printed.index("demo done: where the time went"):]
+    assert "notebooks, 1 side by side: vae_speech" in timing and "vae_speech: bands" in timing
+    assert "total" in timing
 
     results = json.loads((out / "results.json").read_text())
     for split in ("train", "eval"):
@@ -47,7 +66,8 @@ def test_demo_runs_the_solution_notebook_and_writes_its_results(tmp_path, capsys
 
 @pytest.mark.slow
 def test_demo_runs_the_latent_space_lab_and_reports_it_beside_the_seed(tmp_path, capsys):
-    assert cli(["demo", "--out", str(tmp_path / "demo"), "--lab", "latent_space", "--skip-grading"]) == 0
+    assert cli(["demo", "--out", str(tmp_path / "demo"), "--lab", "latent_space", "--skip-grading",
+                "--threads", "1"]) == 0
     out = tmp_path / "demo" / "latent_space"
     printed = capsys.readouterr().out
     assert "M per factor (f0, F1, F2, F3): ours" in printed and "the seed's [4, 1, 3, 3]" in printed
@@ -89,3 +109,20 @@ def test_demo_reports_a_missing_dataset_before_starting_a_kernel(tmp_path, capsy
     assert cli(["demo", "--out", str(tmp_path / "out"), "--speaker-a", str(missing),
                 "--speaker-b", str(missing)]) == 2
     assert "no such dataset file" in capsys.readouterr().err
+
+
+def test_bands_refuse_a_run_of_other_code():
+    from grader.workflow.bands import _check_same_code
+
+    source = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# lab"),
+                                             nbformat.v4.new_code_cell("x = 1")])
+    _check_same_code(copy.deepcopy(source), source, Path("lab.ipynb"))  # the same code: accepted
+    other = copy.deepcopy(source)
+    other.cells[1].source = "x = 2"
+    with pytest.raises(VaelabError, match="is not a run of lab.ipynb"):
+        _check_same_code(other, source, Path("lab.ipynb"))
+
+
+def test_demo_refuses_to_grade_a_lab_it_does_not_run(tmp_path, capsys):
+    assert cli(["demo", "--out", str(tmp_path), "--lab", "flows", "--grade", "vae_speech"]) == 2
+    assert "--grade vae_speech grades a lab the demo runs" in capsys.readouterr().err
