@@ -48,7 +48,7 @@ def released_vae_speech(tmp_path_factory, session_home):
     """A vae_speech course after `init` and `release` (student bundle, bands: minutes on 2 cores);
     modules grade in their own copy (course_helpers.copy_course)."""
     course = course_verb.main(tmp_path_factory.mktemp("released") / "vae_speech-course")
-    release.main(course.root, threads=1)
+    release.main(course.root, threads=2)
     return course.root
 
 
@@ -81,7 +81,7 @@ def _graded_course(root, assignment: str) -> dict:
     grading.py's course_data asks for), release with bands, intake of the example ZIPs,
     autograde two at a time, feedback, export, report."""
     course = course_verb.main(root / "course", assignment_name=assignment)
-    release.main(course.root, threads=1)
+    release.main(course.root, threads=2)
     write_example_zips(course, root / "inbox")
     intake.main(root / "inbox", course.root)
     results = autograde.main(course.root, jobs=2)
