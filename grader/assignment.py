@@ -54,6 +54,8 @@ RULES_OPTIONAL = {
     "MODEL_CLASS": (None, "name of the class the notebook must define before it is probed (None: a lab of "
                     "functions)"),
     "TRAINING_CELLS": ((), "grade ids of the cells counted as training in the timings (none: no training)"),
+    "PROBE_SKIPS": ((), "grade ids of locked cells before STUDENT_CODE_UNTIL that the probe leaves out: the "
+                        "notebook's runs (fits, figures), which define nothing the probed code needs"),
     "STUDENT_WORK": (None, "what the student fills in, as the student bundle's INSTALL.md says it (None: "
                      "grader/kit/student_bundle.py's DEFAULT_WORK)"),
     "PRELOAD": ((), "modules a warm start imports once before its first fork, besides the kit's (grader/engine/"

@@ -58,11 +58,13 @@ def setup_cells(cells: list) -> int:
     return len(cells)
 
 
-def _student_namespace(cells: list[dict], until: str, started: Path | None = None) -> tuple[dict, list[str], int]:
+def _student_namespace(cells: list[dict], until: str, started: Path | None = None,
+                       skip: tuple[str, ...] = ()) -> tuple[dict, list[str], int]:
     """Run the code cells (grader.assignment.notebook_cells) up to and including the cell `until`,
-    like a kernel would (IPython syntax turned into Python, magics ignored). Returns the namespace,
-    the errors, and how many of them the locked setup cells raised (they come first); `started`
-    is created when the student's first cell starts (`setup_cells`)."""
+    like a kernel would (IPython syntax turned into Python, magics ignored), but the locked cells
+    named in `skip` (the lab's runs: grading.py's PROBE_SKIPS). Returns the namespace, the errors,
+    and how many of them the locked setup cells raised (they come first); `started` is created
+    when the student's first cell starts (`setup_cells`)."""
     from IPython.core.inputtransformer2 import TransformerManager
 
     class _NoShell:  # `%matplotlib inline` and friends become calls to get_ipython(): ignore them
@@ -79,7 +81,8 @@ def _student_namespace(cells: list[dict], until: str, started: Path | None = Non
         nbgrader = cell["metadata"].get("nbgrader", {})
         grade_id = nbgrader.get("grade_id")
         is_test = nbgrader.get("grade") and not nbgrader.get("solution")
-        if cell.get("cell_type") == "code" and not is_test:
+        skipped = grade_id in skip and nbgrader.get("locked")  # a student's own code always runs
+        if cell.get("cell_type") == "code" and not is_test and not skipped:
             try:
                 exec(compile(transform(cell["source"]), f"<cell {index}>", "exec"), namespace)
             except _ProbeTimeout:
@@ -134,7 +137,7 @@ def probe_notebook(notebook_path: Path, assignment_dir: Path, seconds: float = P
         signal.setitimer(signal.ITIMER_REAL, CODE_FACTOR * seconds)
         cuts = []
         try:
-            student, errors, setup = _student_namespace(cells, rules.STUDENT_CODE_UNTIL, started)
+            student, errors, setup = _student_namespace(cells, rules.STUDENT_CODE_UNTIL, started, rules.PROBE_SKIPS)
         except _ProbeTimeout:
             cuts.append(f"the notebook's code up to cell {rules.STUDENT_CODE_UNTIL} ran longer than "
                         f"{CODE_FACTOR * seconds:g} s in the probe; its methods could not be called")

@@ -33,6 +33,10 @@ FUNCTIONS = ("planar_flow", "constrain_u", "flow_chain", "free_energy")
 REFERENCE_CELLS = ("imports", *FUNCTIONS, "speech_model", "flow_model_base", "flow_model")
 #: The probe runs the submission's code cells up to and including this one.
 STUDENT_CODE_UNTIL = "flow_model"
+#: Part 1's fits and figure come before the model cell; the probe leaves them out (the fits take
+#: half the notebook, and on a busy grader they ran past the probe's budget for the code before
+#: the methods, which then scored 0).
+PROBE_SKIPS = ("densities", "density_figure")
 METHOD_TESTS = ("test_planar_flow", "test_constrain_u", "test_flow_chain", "test_free_energy",
                 "test_flow_inference", "test_flow_loss")
 RESULT_TESTS = ("test_densities", "test_flow_vae")

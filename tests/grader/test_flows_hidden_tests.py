@@ -74,3 +74,27 @@ def test_a_missing_class_costs_the_methods_only(reference_results):
     assert verdicts["test_flow_inference"].score == verdicts["test_flow_loss"].score == 0
     assert {t: v.score for t, v in verdicts.items() if t not in ("test_flow_inference", "test_flow_loss")} == {
         t: p for t, p in POINTS.items() if t not in ("test_flow_inference", "test_flow_loss")}
+
+
+def test_the_probe_leaves_out_part_1s_fits_but_never_a_students_cell(tmp_path):
+    """Part 1's fits come before the model cell and take half the notebook: the probe leaves them
+    out (PROBE_SKIPS), so that a busy grader does not run past the probe's budget before the
+    methods; a cell of the student's own with a skipped name still runs."""
+    from grader.engine.probe import _student_namespace
+
+    rules = assignment(default_solutions(), "flows").rules()
+    assert set(rules.PROBE_SKIPS) == {"densities", "density_figure"}
+
+    def cell(source, grade_id, locked):
+        made = nbformat.v4.new_code_cell(source)
+        made.metadata["nbgrader"] = {"grade_id": grade_id, "locked": locked, "grade": False, "solution": not locked}
+        return made
+
+    cells = [cell("ran = ['imports']", "imports", True),
+             cell("raise RuntimeError('the fits ran')", "densities", True),
+             cell("ran.append('mine')", "density_figure", False),  # unlocked: the student's
+             cell("ran.append('model')", "flow_model", False)]
+    namespace, errors, _ = _student_namespace(cells, "flow_model", skip=rules.PROBE_SKIPS)
+    assert errors == [] and namespace["ran"] == ["imports", "mine", "model"]
+    namespace, errors, _ = _student_namespace(cells, "flow_model")  # nothing skipped
+    assert any("the fits ran" in e for e in errors)
