@@ -80,10 +80,10 @@ def main(out: str | Path = "demo_out", lab: str | None = None, speaker_a: str | 
         if name is not None and name not in labs:
             raise VaelabError(f"no lab {name!r} in {solutions}; the labs are {', '.join(labs)}.")
     chosen = [lab] if lab else labs
-    graded = chosen if full else [grade or (lab if lab else DEFAULT_GRADED_LAB if DEFAULT_GRADED_LAB in labs
-                                            else labs[0])]
     if grade is not None and grade not in chosen:
         raise VaelabError(f"--grade {grade} grades a lab the demo runs: leave out --lab, or give --lab {grade}.")
+    default = DEFAULT_GRADED_LAB if DEFAULT_GRADED_LAB in labs else labs[0]
+    graded = chosen if full else [grade or lab or default]
     cores = os.cpu_count() or 1
     jobs = max(1, jobs or cores)
     since = clock.started
