@@ -4,8 +4,9 @@
                                         [--recipes NAME ...] [--checkpoint LABEL=FILE ...]
 
 Each recipe is `vaelab pretrain` on one utterance of each of the 251 train-clean-100 readers
-(52 minutes), with or without a KL warm-up, free bits, and hours of the kit's synthetic speech
-(`vaelab data synth`). Every model is measured on what it will be used for:
+(52 minutes), with or without a KL warm-up, free bits, hours of the kit's synthetic speech
+(`vaelab data synth`), or the 64 minutes of other real read speech in ../shared/speech/extra
+(recipes "... + real x2": about 116 minutes of real speech in all). Every model is measured on what it will be used for:
 
 - on held-out real readers (the eight test-other readers, never trained on): the negative ELBO
   per frame, the KL of each latent unit and the variance of its posterior mean; a unit is active
@@ -57,18 +58,22 @@ VAELAB = Path(sys.executable).with_name("vaelab")
 
 @dataclass(frozen=True)
 class Recipe:
-    """One way of pre-training: `vaelab pretrain` options, and whether synthetic speech joins."""
+    """One way of pre-training: `vaelab pretrain` options, and which extra corpus joins training."""
 
     options: dict = field(default_factory=dict)  # --warmup-epochs, --free-bits, ...
-    synthetic: bool = False  # add WORK/synth.npz (hours of the kit's synthetic voices) to training
+    extra: str | None = None  # a corpus of prepare_data() whose sequences join training: "synth" or "extra"
     seeds: tuple[int, ...] = (0,)
 
 
 RECIPES = {
     "today": Recipe(seeds=(0, 1, 2)),  # lab 1's recipe: no warm-up, no free bits
     "warm-up 20 + free bits 0.5": Recipe({"--warmup-epochs": 20, "--free-bits": 0.5}),
-    "warm-up 20 + free bits 0.5 + synthetic": Recipe({"--warmup-epochs": 20, "--free-bits": 0.5}, synthetic=True),
-    "warm-up 20 + free bits 1 + synthetic": Recipe({"--warmup-epochs": 20, "--free-bits": 1.0}, synthetic=True),
+    "warm-up 20 + free bits 0.5 + synthetic": Recipe({"--warmup-epochs": 20, "--free-bits": 0.5}, extra="synth"),
+    "warm-up 20 + free bits 1 + synthetic": Recipe({"--warmup-epochs": 20, "--free-bits": 1.0}, extra="synth"),
+    # twice the real speech: ../shared/speech/extra (MS-SNSD's clean speech and LibriVox readers, 64 min)
+    "today + real x2": Recipe(extra="extra", seeds=(0, 1, 2)),
+    "warm-up 20 + free bits 0.5 + real x2": Recipe({"--warmup-epochs": 20, "--free-bits": 0.5}, extra="extra",
+                                                   seeds=(0, 1, 2)),
 }
 
 #: The synthetic speech of the recipes that use it: voices x minutes each.
@@ -87,14 +92,15 @@ def _run(command: list[str], log: Path) -> None:
         raise SystemExit(f"{' '.join(command)} failed; see {log}")
 
 
-def prepare_data(speech: Path, work: Path) -> dict[str, Path]:
-    """The pre-training corpus, the held-out readers and the synthetic speech (each built once)."""
+def prepare_data(speech: Path, work: Path, needed: set[str]) -> dict[str, Path]:
+    """The pre-training corpus, the held-out readers and the `needed` extra corpora (each built once)."""
     libri = speech / "librispeech"
     wanted = {"corpus": (["data", "build", "--corpus", libri / "train-clean-100"], work / "librispeech251.npz"),
               "heldout": (["data", "build", "--corpus", libri / "test-other"], work / "heldout_testother.npz"),
-              "synth": (["data", "build", "--corpus", work / "synth"], work / "synth.npz")}
+              "synth": (["data", "build", "--corpus", work / "synth"], work / "synth.npz"),
+              "extra": (["data", "build", "--corpus", speech / "extra"], work / "real_extra.npz")}
     for name, (args, out) in wanted.items():
-        if out.is_file():
+        if out.is_file() or name not in {"corpus", "heldout", *needed}:
             continue
         if name == "synth" and not (work / "synth").is_dir():
             _run([str(VAELAB), "data", "synth", "--out", str(work / "synth"), "--count", str(SYNTH_VOICES),
@@ -113,8 +119,8 @@ def train_recipes(recipes: dict[str, Recipe], data: dict[str, Path], work: Path,
                        "--seed", str(seed), "--threads", "1"]
             for option, value in recipe.options.items():
                 command += [option, str(value)]
-            if recipe.synthetic:
-                command += ["--extra-corpus", str(data["synth"])]
+            if recipe.extra:
+                command += ["--extra-corpus", str(data[recipe.extra])]
             runs[f"{name} s{seed}"] = (out, command)
     missing = [(out, command) for out, command in runs.values() if not out.is_file()]
     started = time.perf_counter()
@@ -165,14 +171,15 @@ def measure(label: str, checkpoint: Path, reference: type, heldout, solutions: P
 
 def table(results: list[dict]) -> str:
     head = (f"{'model':<44} {'held-out':>9} {'KL':>5} {'active':>6} {'M f0,F1,F2,F3':>14} {'max|dot|':>8} "
-            f"{'f0 err':>7} {'f0 corr':>7} {'F1 err':>7} {'F1 corr':>7} {'epochs':>6} {'min':>5}")
+            f"{'f0 err':>7} {'f0 corr':>7} {'f0 floor':>8} {'F1 err':>7} {'F1 corr':>7} {'epochs':>6} {'min':>5}")
     lines = [head, "-" * len(head)]
     for r in results:
         lab2 = r["lab2"]
         m = ",".join(str(lab2["M"][f]) for f in ("f0", "f1", "f2", "f3"))
         lines.append(f"{r['label']:<44} {r['heldout_loss']:>9.1f} {r['kl']:>5.1f} {r['active']:>3d}/16 {m:>14} "
                      f"{lab2['largest_alignment']:>8.2f} {lab2['moves']['f0']['error']:>7.1%} "
-                     f"{lab2['moves']['f0']['correlation']:>7.2f} {lab2['moves']['f1']['error']:>7.1%} "
+                     f"{lab2['moves']['f0']['correlation']:>7.2f} {lab2['moves']['f0']['baseline']:>8.1%} "
+                     f"{lab2['moves']['f1']['error']:>7.1%} "
                      f"{lab2['moves']['f1']['correlation']:>7.2f} {r['epochs'] or 0:>6} "
                      f"{(r['seconds'] or 0) / 60:>5.1f}")
     lines.append("")
@@ -189,7 +196,7 @@ def main(speech: Path, work: Path, jobs: int, recipes: list[str] | None, extra: 
     solutions = default_solutions()
     reference = load_reference(solutions)
     chosen = {name: RECIPES[name] for name in (recipes or RECIPES)}
-    data = prepare_data(speech, work)
+    data = prepare_data(speech, work, {recipe.extra for recipe in chosen.values() if recipe.extra})
     checkpoints = train_recipes(chosen, data, work, jobs)
     checkpoints["shipped"] = pretrained_path()
     for item in extra:

@@ -27,14 +27,15 @@ def register_demo(subparsers: argparse._SubParsersAction) -> None:
 
     add_verb(subparsers, "demo", demo.main, "run every lab headless on Speakers A and B, show grading end to end", [
         Option("--out", "output folder (one subfolder per lab)"),
-        Option("--lab", "run only this lab of solutions/ (e.g. vae_speech, latent_space)"),
+        Option("--lab", "run only this lab of solutions/ (e.g. vae_speech; repeat for several)",
+               extra={"action": "append"}),
         Option("--speaker-a", "Speaker A dataset (default: the built-in one)"),
         Option("--speaker-b", "Speaker B dataset (default: the built-in one)"),
         Option("--solutions", "solutions/ folder (default: the checkout's)"),
         Option("--timeout", "seconds allowed per notebook cell"),
         Option("--skip-grading", "only run the lab; do not grade the example submissions"),
         Option("--jobs", "notebooks run, and submissions graded, at once (default: one per core)"),
-        Option("--grade", "the lab whose examples are graded (default: --lab, else vae_speech)"),
+        Option("--grade", "the lab whose examples are graded (default: vae_speech if it runs, else the first --lab)"),
         Option("--full", "grade every example of every lab run (minutes per lab), not three of one lab"),
         Option("--threads", "torch threads per kernel (default: the cores shared out among the kernels at once)"),
     ])
@@ -102,6 +103,7 @@ def register_grade(subparsers: argparse._SubParsersAction) -> None:
         on_course,
         Option("--jobs", "submissions graded at once by the local pool (each in its own process and kernel)"),
         Option("--force", "grade again submissions already graded"),
+        Option("--student", "grade only this student's submission (repeat for several)", extra={"action": "append"}),
         Option("--timeout", "seconds per submission in the local pool before its process is stopped"),
         Option("--cell-timeout", "seconds per notebook cell before it is interrupted"),
         Option("--probe-timeout", "seconds per method in the probe (the notebook's code before them: 4 times that)"),

@@ -40,6 +40,12 @@ def lab_names(solutions: Path) -> list[str]:
     return sorted(p.name for p in solutions.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
+def graded_lab(chosen: list[str], grade: str | None) -> str:
+    """The lab the quick demo grades among the labs it runs: `grade`, else the handout's lab if it
+    runs, else the first one asked for."""
+    return grade or (DEFAULT_GRADED_LAB if DEFAULT_GRADED_LAB in chosen else chosen[0])
+
+
 class Clock:
     """Where the demo's time went: named phases, in the order they ended."""
 
@@ -59,15 +65,16 @@ class Clock:
         return "\n".join([*lines, f"  {'total':<{width}}  {total:6.1f} s"])
 
 
-def main(out: str | Path = "demo_out", lab: str | None = None, speaker_a: str | Path | None = None,
+def main(out: str | Path = "demo_out", lab: list[str] | str | None = None, speaker_a: str | Path | None = None,
          speaker_b: str | Path | None = None, solutions: str | Path | None = None,
          timeout: int = 1800, skip_grading: bool = False, jobs: int | None = None,
          grade: str | None = None, full: bool = False, threads: int | None = None) -> dict:
     """Run the labs, then grade; returns {lab: results.json of its run}.
 
-    lab: run only this lab of solutions/ (default: all of them); skip_grading: only run the labs;
-    jobs: notebooks run, and submissions graded, at once (default: one per core); grade: the lab
-    whose examples are graded (default: `lab`, else vae_speech); full: grade every example of
+    lab: run only this lab, or these labs, of solutions/ (default: all of them); skip_grading: only
+    run the labs; jobs: notebooks run, and submissions graded, at once (default: one per core);
+    grade: the lab whose examples are graded (default: vae_speech if it runs, else the first lab
+    run); full: grade every example of
     every lab run, not only the three of one lab; threads: torch threads per kernel and per
     graded submission (default: the cores shared out among the kernels running at once).
     """
@@ -76,14 +83,14 @@ def main(out: str | Path = "demo_out", lab: str | None = None, speaker_a: str | 
         raise VaelabError("give both --speaker-a and --speaker-b, or neither (the built-in speakers).")
     solutions = Path(solutions or default_solutions()).resolve()
     labs = lab_names(solutions)
-    for name in (lab, grade):
+    requested = [lab] if isinstance(lab, str) else list(dict.fromkeys(lab or ()))
+    for name in [*requested, grade]:
         if name is not None and name not in labs:
             raise VaelabError(f"no lab {name!r} in {solutions}; the labs are {', '.join(labs)}.")
-    chosen = [lab] if lab else labs
+    chosen = requested or labs
     if grade is not None and grade not in chosen:
-        raise VaelabError(f"--grade {grade} grades a lab the demo runs: leave out --lab, or give --lab {grade}.")
-    default = DEFAULT_GRADED_LAB if DEFAULT_GRADED_LAB in labs else labs[0]
-    graded = chosen if full else [grade or lab or default]
+        raise VaelabError(f"--grade {grade} grades a lab the demo runs: leave out --lab, or add --lab {grade}.")
+    graded = chosen if full else [graded_lab(chosen, grade)]
     cores = os.cpu_count() or 1
     jobs = max(1, jobs or cores)
     since = clock.started

@@ -72,7 +72,7 @@ def keep(course: Course, outcome: Outcome) -> GradingResult:
 def main(course: str | Path = ".", jobs: int = 1, force: bool = False, timeout: int = SUBMISSION_TIMEOUT,
          cell_timeout: int = CELL_TIMEOUT, threads: int | None = None, unsafe: bool = False,
          scheduler: str | None = None, probe_timeout: int = PROBE_SECONDS,
-         cold: bool = False) -> dict[str, GradingResult]:
+         cold: bool = False, student: list[str] | str | None = None) -> dict[str, GradingResult]:
     """Grade the course's submissions; returns {student: GradingResult}.
 
     jobs: submissions graded at once by the local pool; threads: torch threads per submission
@@ -83,7 +83,8 @@ def main(course: str | Path = ".", jobs: int = 1, force: bool = False, timeout: 
     grading otherwise refuses to do without; scheduler: the address of a Dask scheduler
     (tcp://host:8786) whose workers grade instead of the local pool; cold: start each
     submission's probe and kernel from a fresh interpreter rather than from the batch's (or the
-    worker's) zygote (grader/engine/warm.py): about 3 s more per submission, for comparison.
+    worker's) zygote (grader/engine/warm.py): about 3 s more per submission, for comparison;
+    student: grade only this student, or these (with force: again), the others left as they are.
     """
     course = Course.load(course)
     if jobs < 1:
@@ -101,6 +102,13 @@ def main(course: str | Path = ".", jobs: int = 1, force: bool = False, timeout: 
     students = course.students()
     if not students:
         raise VaelabError(f"{course.submitted_dir}: no submissions; run `vaelab grade intake ZIP_DIR` first.")
+    if student is not None:
+        wanted = [student] if isinstance(student, str) else list(dict.fromkeys(student))
+        unknown = [s for s in wanted if s not in students]
+        if unknown:
+            raise VaelabError(f"no submission from {', '.join(map(repr, unknown))} in {course.submitted_dir}; "
+                              f"the students who handed in are {', '.join(students)}.")
+        students = wanted
     todo = [s for s in students if force or not _already_graded(course, s)]
     threads = threads or (1 if scheduler else max(1, (os.cpu_count() or 1) // jobs))
     if min(cell_timeout, probe_timeout) < 1:

@@ -2,7 +2,8 @@
 
 Test data for tests/grader/test_hostile_submissions.py. Most are the blank release notebook
 with one cell added (quick to grade: nothing trains); those that must show that parts graded
-before a crash keep their points start from the correct solution.
+before a crash keep their points start from the correct solution. No cell of the corpus needs
+more than seconds, except the endless loop: the suite grades it with a 30 s cell limit.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ RESULTS = ("test_training", "test_seeds", "test_finetune", "test_cross")
 POINTS = {"test_build": 2, "test_generation_x": 2, "test_reparametrization": 3, "test_inference": 3,
           "test_get_loss": 4, "test_training": 3, "test_seeds": 3, "test_finetune": 3, "test_cross": 2}
 ZERO = dict.fromkeys(POINTS, 0.0)
+#: Added after the config cell: the training of vae_speech's "shortened" example.
+SHORT_TRAINING = "EPOCHS = 3\nFINETUNE_EPOCHS = 2\nSEEDS = range(2)"
 FULL = {test: float(p) for test, p in POINTS.items()}
 
 
@@ -71,7 +74,10 @@ def cases(paths: dict[str, str], solution: str) -> list[Case]:
                               "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True"),
         Case("testing", cell="import torch.testing\ntorch.testing.assert_close = lambda *a, **k: None"),
         Case("print", cell="import builtins\nbuiltins.print = lambda *a, **k: None"),
-        Case("deletedtest", base="correct", edit="delete:test_build", scores=dict(FULL), status="deleted"),
+        # the correct model with the training shortened (seconds, not a minute): the restored
+        # test_build must run and give its points; the results miss their bands as "shortened" does
+        Case("deletedtest", base="correct", cell=SHORT_TRAINING, edit="delete:test_build", status="deleted",
+             scores={**FULL, "test_training": 0.0, "test_seeds": 0.0, "test_finetune": 1.0, "test_cross": 0.0}),
         Case("editedtest", edit="edit:test_get_loss", status="edited"),
         Case("segfault", cell="import ctypes\nctypes.string_at(0)", status="kernel died", cuts=("kernel death",)),
         Case("flood", cell="while True:\n    print('x' * 1_000_000)", status="output limit", cuts=("output cap",)),

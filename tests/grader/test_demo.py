@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 from pathlib import Path
 
@@ -16,13 +18,24 @@ from vaelab_core.cli import main as cli
 from vaelab_core.errors import VaelabError
 
 
+@pytest.fixture(scope="module")
+def demo_two_labs(tmp_path_factory, module_home):
+    """`vaelab demo` on two labs side by side (on 2 cores: one thread each), grading the
+    handout's: run once for the tests below (minutes on 2 cores)."""
+    out = tmp_path_factory.mktemp("demo")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = cli(["demo", "--out", str(out), "--lab", "vae_speech", "--lab", "latent_space", "--jobs", "2"])
+    return {"code": code, "out": out, "printed": printed.getvalue()}
+
+
 @pytest.mark.slow
-def test_demo_runs_the_solution_notebook_and_writes_its_results_then_grades_three_examples(tmp_path, capsys):
-    assert cli(["demo", "--out", str(tmp_path / "demo"), "--lab", "vae_speech", "--jobs", "2",
-                "--threads", "1"]) == 0
-    out = tmp_path / "demo" / "vae_speech"
-    printed = capsys.readouterr().out
+def test_demo_runs_the_solution_notebook_and_writes_its_results_then_grades_three_examples(demo_two_labs):
+    assert demo_two_labs["code"] == 0
+    out = demo_two_labs["out"] / "vae_speech"
+    printed = demo_two_labs["printed"]
     assert "Model A (fine-tuned on A)" in printed
+    assert not (demo_two_labs["out"] / "latent_space" / "course").exists()  # one lab graded: the handout's
 
     # grading shown end to end on the lab's DEMO_EXAMPLES, bands from the run just made
     assert "bands: the records of the reference run of vae_speech.ipynb already made" in printed
@@ -35,7 +48,7 @@ def test_demo_runs_the_solution_notebook_and_writes_its_results_then_grades_thre
     for student in ("correct", "variance", "detached"):
         assert (out / "course" / "feedback" / student).is_dir()
     timing = printed[printed.index("demo done: where the time went"):]
-    assert "notebooks, 1 side by side: vae_speech" in timing and "vae_speech: bands" in timing
+    assert "notebooks, 2 side by side: vae_speech" in timing and "vae_speech: bands" in timing
     assert "total" in timing
 
     results = json.loads((out / "results.json").read_text())
@@ -65,11 +78,10 @@ def test_demo_runs_the_solution_notebook_and_writes_its_results_then_grades_thre
 
 
 @pytest.mark.slow
-def test_demo_runs_the_latent_space_lab_and_reports_it_beside_the_seed(tmp_path, capsys):
-    assert cli(["demo", "--out", str(tmp_path / "demo"), "--lab", "latent_space", "--skip-grading",
-                "--threads", "1"]) == 0
-    out = tmp_path / "demo" / "latent_space"
-    printed = capsys.readouterr().out
+def test_demo_runs_the_latent_space_lab_and_reports_it_beside_the_seed(demo_two_labs):
+    assert demo_two_labs["code"] == 0
+    out = demo_two_labs["out"] / "latent_space"
+    printed = demo_two_labs["printed"]
     assert "M per factor (f0, F1, F2, F3): ours" in printed and "the seed's [4, 1, 3, 3]" in printed
 
     results = json.loads((out / "results.json").read_text())
@@ -126,3 +138,12 @@ def test_bands_refuse_a_run_of_other_code():
 def test_demo_refuses_to_grade_a_lab_it_does_not_run(tmp_path, capsys):
     assert cli(["demo", "--out", str(tmp_path), "--lab", "flows", "--grade", "vae_speech"]) == 2
     assert "--grade vae_speech grades a lab the demo runs" in capsys.readouterr().err
+
+
+def test_demo_grades_the_first_lab_asked_for_unless_the_handouts_runs():
+    """Which lab the quick demo grades, without running any (demo.graded_lab)."""
+    from grader.kit.demo import graded_lab
+
+    assert graded_lab(["flows", "synth"], None) == "flows"
+    assert graded_lab(["synth", "vae_speech"], None) == "vae_speech"
+    assert graded_lab(["flows", "synth"], "synth") == "synth"

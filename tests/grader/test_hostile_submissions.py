@@ -63,9 +63,10 @@ def graded(tmp_path_factory, module_home, released_vae_speech):
                       course.notebook, ARRIVED + 60)
     gradebook_before = (course.root / "gradebook.db").stat().st_size
     rows = {row.file: row for row in intake.main(inbox, course.root)}
-    # 5 s per probed method (20 s for the code before them) rather than 20 s: the endless loop
-    # overruns the probe, and this suite waits for it, a minute less.
-    results = autograde.main(course.root, jobs=2, cell_timeout=60, probe_timeout=5)
+    # 5 s per probed method (20 s for the code before them) rather than 20 s, and 30 s per cell:
+    # the endless loop overruns both, and this suite waits for it. The longest cell that must
+    # finish (osexit's 30 epochs of training) takes about 10 s on one thread.
+    results = autograde.main(course.root, jobs=2, cell_timeout=30, probe_timeout=5)
     pages = feedback.main(course.root)
     grades = export.main(course.root)
     with open(grades, newline="", encoding="utf-8") as handle:

@@ -23,6 +23,7 @@ from grader.kit.example_submissions import expected_scores
 from grader.workflow.feedback import visible_text
 from tests.grader.course_helpers import copy_course, exported_scores
 from tests.grader.band_margins import scores_with_moved_bands
+from vaelab_core.errors import VaelabError
 
 pytestmark = pytest.mark.slow
 
@@ -103,9 +104,10 @@ def test_the_class_report_covers_every_test_of_the_lab(graded):
 
 def test_a_dask_cluster_grades_exactly_as_the_local_pool_and_survives_a_lost_worker(graded, tmp_path):
     """Two single-thread workers that cannot see the course folder (nor its sweeps: they come
-    with the grading inputs) grade the whole class again; one is killed while it grades, a new
-    one joins: every grade equals the local run's, and the gradebook holds each submission once.
-    On this lab's corpus (5 submissions), the same engine as vae_speech's at half the cost."""
+    with the grading inputs) grade three of the class again (`student=`: blank, which takes
+    seconds, and two full runs); the worker that starts a second submission is killed while it
+    grades it, a new one joins: every grade equals the local run's, and the gradebook holds each
+    submission once."""
     from distributed import Client
 
     from grader.workflow.cluster import TASK_GROUP
@@ -113,6 +115,7 @@ def test_a_dask_cluster_grades_exactly_as_the_local_pool_and_survives_a_lost_wor
 
     course = copy_course(graded["course"].root, tmp_path / "course")
     local = {student: result.tests for student, result in graded["results"].items()}
+    regraded = ["additive", "blank", "correct"]
     cluster = Cluster(tmp_path / "cluster", hidden=course.root)
     try:
         cluster.add_worker("w1")
@@ -123,36 +126,50 @@ def test_a_dask_cluster_grades_exactly_as_the_local_pool_and_survives_a_lost_wor
             assert not any(seen.values()), "the workers must not see the course folder"
             found = {}
             grading = threading.Thread(target=lambda: found.update(
-                autograde.main(course.root, force=True, scheduler=cluster.address)))
+                autograde.main(course.root, force=True, scheduler=cluster.address, student=regraded)))
             grading.start()
-            killed, w1_tasks = None, []  # the tasks w1 was seen grading, in order
+            killed, tasks = None, {"w1": [], "w2": []}  # the tasks each worker was seen grading, in order
             deadline = time.monotonic() + 600
             while killed is None and time.monotonic() < deadline and grading.is_alive():
-                w1 = next((address for address, info in client.scheduler_info()["workers"].items()
-                           if info["name"] == "w1"), None)
-                for key in client.processing().get(w1, ()):
-                    if isinstance(key, tuple) and key[0] == TASK_GROUP and key not in w1_tasks:  # not the inputs'
-                        w1_tasks.append(key)
-                saved = sum(1 for s in local if '"saved": true' in _text(course.result_path(s)))
-                # kill w1 just after it started its second submission (its first one saved): the
-                # batch loses seconds of work, not a submission graded almost to the end
-                if saved >= 1 and len(w1_tasks) >= 2:
+                names = {address: info["name"] for address, info in client.scheduler_info()["workers"].items()}
+                busy = set()
+                for address, keys in client.processing().items():
+                    for key in keys:
+                        name = names.get(address)
+                        if name in tasks and isinstance(key, tuple) and key[0] == TASK_GROUP:  # not the inputs'
+                            busy.add(name)
+                            if key not in tasks[name]:
+                                tasks[name].append(key)
+                saved = sum(1 for s in regraded if '"saved": true' in _text(course.result_path(s)))
+                # once a submission is saved, kill a worker that grades: the one that started its
+                # second submission if seen (the batch loses seconds of work), else any busy one
+                victim = next((n for n in sorted(busy) if len(tasks[n]) >= 2), next(iter(sorted(busy)), None))
+                if saved >= 1 and victim is not None:
                     time.sleep(3)
-                    cluster.kill("w1")
-                    killed = "w1"
+                    cluster.kill(victim)
+                    killed = victim
                     cluster.add_worker("w3")
                 time.sleep(0.5)
             grading.join(timeout=900)
     finally:
         cluster.close()
-    assert killed == "w1", "the test did not manage to kill a worker mid-task"
-    assert set(found) == set(local)
-    assert {s: r.tests for s, r in found.items()} == local
+    assert killed is not None, "the test did not manage to kill a worker mid-task"
+    assert set(found) == set(regraded)
+    assert {s: r.tests for s, r in found.items()} == {s: local[s] for s in regraded}
     assert {r.worker.split(":")[0] for r in found.values()} == {"tcp"}  # graded on workers, not here
     with Gradebook(course.db_url) as gradebook:
         submissions = gradebook.find_assignment(course.assignment).submissions
         assert sorted(s.student.id for s in submissions) == sorted(local)
     assert exported_scores(export.main(course.root), expected_scores(course)) == expected_scores(course)
+
+
+def test_autograde_refuses_a_student_who_did_not_hand_in(graded):
+    """`--student`: an unknown id is refused with the class's ids, before anything is graded (the
+    Dask test above regrades three students named this way)."""
+    before = graded["course"].result_path("blank").read_text()
+    with pytest.raises(VaelabError, match="no submission from 'nobody'.*the students who handed in are additive"):
+        autograde.main(graded["course"].root, force=True, student=["blank", "nobody"])
+    assert graded["course"].result_path("blank").read_text() == before
 
 
 def _text(path) -> str:
