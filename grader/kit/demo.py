@@ -74,9 +74,9 @@ def main(out: str | Path = "demo_out", lab: list[str] | str | None = None, speak
     lab: run only this lab, or these labs, of solutions/ (default: all of them); skip_grading: only
     run the labs; jobs: notebooks run, and submissions graded, at once (default: one per core);
     grade: the lab whose examples are graded (default: vae_speech if it runs, else the first lab
-    run); full: grade every example of
-    every lab run, not only the three of one lab; threads: torch threads per kernel and per
-    graded submission (default: the cores shared out among the kernels running at once).
+    run); full: grade every example of every lab run, not only the three of one lab; threads:
+    torch threads per kernel and per graded submission (default: the cores shared out among the
+    kernels running at once).
     """
     clock = Clock()
     if (speaker_a is None) != (speaker_b is None):
