@@ -6,6 +6,13 @@ probe's tensors, the kernel's records) with the reference's, using the assignmen
 outputs: what passed, what failed with what was expected and the likely mistake, and the
 score as the cell's result, which nbgrader's own `SaveAutoGrades` reads as partial credit.
 No line of the judges or of the reference is ever written to the notebook.
+
+The judges of the results share three small tools kept here, beside `tensor_close`: whether a
+recorded number lies in its band (`within_band`), how the feedback shows a number that may be
+missing (`shown_number`), and the band that `make_bands` centres on a reference run
+(`centred_band`). The last one makes bands rather than judging them, but the bands exist only
+for these judges, and grading.py imports this module in every probe process: the verb that makes
+the bands (grader/workflow/bands.py) would bring nbformat and the executor along.
 """
 
 from __future__ import annotations
@@ -13,12 +20,14 @@ from __future__ import annotations
 import math
 import time
 
+import numpy as np
 import torch
 
 from grader.engine.result import Check, Verdict  # Check: the judges of grading.py import it from here
 from vaelab_core.records import read_records
 
-__all__ = ["Check", "Verdict", "feedback_text", "judge_tests", "step", "tensor_close", "write_verdicts"]
+__all__ = ["Check", "Verdict", "centred_band", "feedback_text", "judge_tests", "shown_number", "step",
+           "tensor_close", "within_band", "write_verdicts"]
 
 
 def tensor_close(mine, ref, rtol: float = 1e-4, atol: float = 1e-4) -> bool:
@@ -27,6 +36,29 @@ def tensor_close(mine, ref, rtol: float = 1e-4, atol: float = 1e-4) -> bool:
         return False
     mine, ref = mine.detach().double(), ref.detach().double()
     return bool(torch.isfinite(mine).all()) and bool(torch.allclose(mine, ref, rtol=rtol, atol=atol))
+
+
+def within_band(value, band) -> bool:
+    """Whether `value` is a finite number in `band` ([low, high], both ends included); False for
+    anything else a record may hold instead (None when it is missing, NaN, a string)."""
+    return isinstance(value, (int, float)) and math.isfinite(value) and band[0] <= value <= band[1]
+
+
+def shown_number(value, format_spec: str = ".3f") -> str:
+    """`value` as the feedback shows it, formatted with `format_spec` (".3f": three decimals,
+    ".3g": three significant digits), or "nothing" when no number was recorded."""
+    return "nothing" if not isinstance(value, (int, float)) else f"{value:{format_spec}}"
+
+
+def centred_band(values, floor: float) -> list[float]:
+    """A band [low, high] centred on a reference run. `values`: the runs' numbers, (S,) with the
+    reference run first and the same run with other seeds after it; the half-width is the
+    distance to the farthest seed plus max(3 std over the runs, `floor`). Centred, because a
+    correct run on another machine is another seed and may fall on either side of the
+    reference; `floor` keeps the band open when there is one run only, or runs that agree."""
+    values = np.asarray(values, dtype=float)
+    width = float(np.abs(values - values[0]).max()) + max(3 * float(values.std()), floor)
+    return [float(values[0]) - width, float(values[0]) + width]
 
 
 def judge_tests(rules, points: dict[str, float], probes: dict[str, dict], reference_probes: dict[str, dict],

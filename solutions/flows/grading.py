@@ -23,7 +23,7 @@ import math
 import numpy as np
 import torch
 
-from grader.engine.judge import Check
+from grader.engine.judge import Check, centred_band, shown_number, within_band
 from vaelab_core import spec
 from vaelab_core.records import finite_numbers
 
@@ -350,14 +350,6 @@ def judge_flow_loss(mine: dict, ref: dict) -> list[Check]:
 
 # --- judges of the results: the notebook's records against the bands ------------------------
 
-def _inside(value, band) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value) and band[0] <= value <= band[1]
-
-
-def _show(value) -> str:
-    return "nothing" if not isinstance(value, (int, float)) else f"{value:.3f}"
-
-
 #: How far below -ln Z a recorded free energy may lie (Monte Carlo error is about 0.003 nat with
 #: 100,000 samples; the reference's fits stay 0.02 nat or more above): a larger dip means ln q_K
 #: is not the log of a density.
@@ -381,9 +373,9 @@ def judge_densities(record: dict | None, bands: dict) -> list[Check]:
     missing = [f"{t} K={k}" for (t, k), v in values.items() if v is None]
     below = [f"{t} K={k}: {v:.3f} (floor {-bands['log_z'][t]:.3f})" for (t, k), v in values.items()
              if v is not None and v < -bands["log_z"][t] - FLOOR_SLACK]
-    outside = [f"{t} K={k}: {_show(v)} (band {bands['free_energy'][t][str(k)][0]:.3f} to "
+    outside = [f"{t} K={k}: {shown_number(v)} (band {bands['free_energy'][t][str(k)][0]:.3f} to "
                f"{bands['free_energy'][t][str(k)][1]:.3f})"
-               for (t, k), v in values.items() if not _inside(v, bands["free_energy"][t][str(k)])]
+               for (t, k), v in values.items() if not within_band(v, bands["free_energy"][t][str(k)])]
     return [
         Check(1, complete, "every fit finished, with the lab's number of steps",
               (f"no finite free energy for {', '.join(missing[:4])}" if missing else
@@ -411,13 +403,13 @@ def judge_flow_vae(record: dict | None, bands: dict) -> list[Check]:
     def term(k: int, name: str):
         return _number((evals.get(str(k)) or {}).get(name))
 
-    plain_out = [f"{name} {_show(term(0, name))} (band {bands[name]['0'][0]:.2f} to {bands[name]['0'][1]:.2f})"
-                 for name in ("total", "recon", "kl") if not _inside(term(0, name), bands[name]["0"])]
+    plain_out = [f"{name} {shown_number(term(0, name))} (band {bands[name]['0'][0]:.2f} to {bands[name]['0'][1]:.2f})"
+                 for name in ("total", "recon", "kl") if not within_band(term(0, name), bands[name]["0"])]
     flows_ok = all(term(k, n) is not None for k in (4, 8) for n in ("total", "recon", "kl")) and all(
         abs(term(k, "recon") + term(k, "kl") - term(k, "total")) <= 1e-3 * max(1.0, abs(term(k, "total")))
-        and _inside(term(k, "total"), bands["flows_total"][str(k)]) for k in (4, 8))
+        and within_band(term(k, "total"), bands["flows_total"][str(k)]) for k in (4, 8))
     units = finite_numbers((record.get("unit_kl") or {}).get("0"), (Z,))
-    units_ok = units is not None and _inside(float(units.sum()), bands["unit_kl_sum"]["0"])
+    units_ok = units is not None and within_band(float(units.sum()), bands["unit_kl_sum"]["0"])
     return [
         Check(1, not plain_out and record.get("epochs") == bands["epochs"],
               "the plain VAE (K = 0): its eval -ELBO, recon and KL are in the reference's bands",
@@ -426,7 +418,7 @@ def judge_flow_vae(record: dict | None, bands: dict) -> list[Check]:
               + " (inference and get_loss, which the K = 0 model uses without any flow)."),
         Check(1, flows_ok, "K = 4 and 8 trained to a finite bound near the reference's",
               "K = 4 and 8: the eval -ELBO " + ", ".join(
-                  f"{_show(term(k, 'total'))} (band {bands['flows_total'][str(k)][0]:.1f} to "
+                  f"{shown_number(term(k, 'total'))} (band {bands['flows_total'][str(k)][0]:.1f} to "
                   f"{bands['flows_total'][str(k)][1]:.1f})" for k in (4, 8))
               + " should be finite, equal to recon + kl, and within 150 nats of the reference's: the flows "
                 "break the training (flow_chain, planar_flow)."),
@@ -443,15 +435,6 @@ JUDGES = {"test_planar_flow": judge_planar_flow, "test_constrain_u": judge_const
 
 
 # --- bands: from reference runs on the course's data, on the grading machine ----------------
-
-def _around(values, floor: float) -> list[float]:
-    """A band centred on the reference run (the first of `values`, the others being other seeds):
-    as wide as the farthest seed, plus max(3 std, floor). Centred, because a correct run on another
-    machine is another seed and may fall on either side of the reference."""
-    values = np.asarray(values, dtype=float)
-    width = float(np.abs(values - values[0]).max()) + max(3 * float(values.std()), floor)
-    return [float(values[0]) - width, float(values[0]) + width]
-
 
 def make_bands(records: dict, namespace: dict, speakers: dict, extra_seeds: tuple[int, ...] = (1,)) -> dict:
     """Bands from the reference notebook's records on the course's data, with each part run
@@ -477,7 +460,7 @@ def make_bands(records: dict, namespace: dict, speakers: dict, extra_seeds: tupl
     bands = {"test_densities": {
         # a fit's final free energy varies with the seed by hundredths to tenths of a nat (a fit may
         # catch one arc of U1, or miss a bend); at least 0.6 nat (see judge_densities)
-        "free_energy": {t: {k: _around(v, 0.6) for k, v in row.items()} for t, row in free.items()},
+        "free_energy": {t: {k: centred_band(v, 0.6) for k, v in row.items()} for t, row in free.items()},
         "log_z": {t: float(densities["log_z"][t]) for t in TARGETS}, "steps": densities["steps"]}}
 
     epochs = vae["epochs"]
@@ -494,13 +477,13 @@ def make_bands(records: dict, namespace: dict, speakers: dict, extra_seeds: tupl
                 runs[str(k)][name].append(scores[name])
             runs[str(k)]["unit_kl_sum"].append(float(flows.base_kl_per_unit(model, joint.train).sum()))
     bands["test_flow_vae"] = {
-        "total": {k: _around(r["total"], 0.01 * abs(float(np.mean(r["total"])))) for k, r in runs.items()},
-        "recon": {k: _around(r["recon"], 0.01 * abs(float(np.mean(r["recon"])))) for k, r in runs.items()},
-        "kl": {k: _around(r["kl"], max(1.0, 0.15 * abs(float(np.mean(r["kl"]))))) for k, r in runs.items()},
-        "unit_kl_sum": {k: _around(r["unit_kl_sum"], max(1.0, 0.15 * float(np.mean(r["unit_kl_sum"]))))
+        "total": {k: centred_band(r["total"], 0.01 * abs(float(np.mean(r["total"])))) for k, r in runs.items()},
+        "recon": {k: centred_band(r["recon"], 0.01 * abs(float(np.mean(r["recon"])))) for k, r in runs.items()},
+        "kl": {k: centred_band(r["kl"], max(1.0, 0.15 * abs(float(np.mean(r["kl"]))))) for k, r in runs.items()},
+        "unit_kl_sum": {k: centred_band(r["unit_kl_sum"], max(1.0, 0.15 * float(np.mean(r["unit_kl_sum"]))))
                         for k, r in runs.items()},
         # K = 4 and 8: within 150 nats of the reference (see judge_flow_vae)
-        "flows_total": {k: _around(r["total"][:1], 150.0) for k, r in runs.items() if k != "0"},
+        "flows_total": {k: centred_band(r["total"][:1], 150.0) for k, r in runs.items() if k != "0"},
         "epochs": epochs,
     }
     bands["spread"] = {"free_energy": free, "flow_vae": runs}

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grader.engine.judge import Check
+from grader.engine.judge import Check, shown_number, within_band
 from vaelab_core import spec
 from vaelab_core.checking import kl_mistake, recon_mistake
 from vaelab_core.datasets import SWEEP_FACTORS as FACTORS
@@ -355,14 +355,6 @@ def judge_slerp(mine: dict, ref: dict) -> list[Check]:
 
 # --- judges of the results: the notebook's records against the bands ------------------------
 
-def _inside(value, band) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value) and band[0] <= value <= band[1]
-
-
-def _show(value) -> str:
-    return "nothing" if not isinstance(value, (int, float)) else f"{value:.3g}"
-
-
 def judge_subspaces(record: dict | None, bands: dict) -> list[Check]:
     record = record or {}
     dims = record.get("dims") or {}
@@ -371,7 +363,7 @@ def judge_subspaces(record: dict | None, bands: dict) -> list[Check]:
     # reference's own is near 1 (0.95 with the shipped model), and so is any pair of larger
     # subspaces of a 16-D latent, so a wrong basis of the wrong size could land in the band by
     # chance, on one machine and not on another.
-    largest_ok = dims_ok and _inside(record.get("largest"), bands["largest"])
+    largest_ok = dims_ok and within_band(record.get("largest"), bands["largest"])
     matrices_ok = dims_ok
     for pair, want in bands["alignment"].items():
         found = finite_numbers((record.get("alignment") or {}).get(pair), np.shape(want))
@@ -382,7 +374,8 @@ def judge_subspaces(record: dict | None, bands: dict) -> list[Check]:
               f"M per factor is {[dims.get(f) for f in FACTORS]}; the reference gives "
               f"{[bands['dims'][f] for f in FACTORS]} on this course's sweeps (see latent_subspace)."),
         Check(1, largest_ok, "the largest |dot product| between subspaces is in the reference's band",
-              f"largest |dot product| {_show(record.get('largest'))}, band {bands['largest'][0]:.3f} to "
+              f"largest |dot product| {shown_number(record.get('largest'), '.3g')}, band "
+              f"{bands['largest'][0]:.3f} to "
               f"{bands['largest'][1]:.3f}" + ("." if dims_ok else " (judged only when M per factor matches: "
                                                "larger subspaces of 16 dimensions always overlap).")),
         Check(1, matrices_ok, "every pair's dot products match the reference (up to sign)",
@@ -425,22 +418,24 @@ def judge_moves(record: dict | None, bands: dict) -> list[Check]:
         f"reference's have {bands['dims']['f0']} and {bands['dims']['f1']}: they are judged only through "
         "subspaces of its sizes (see latent_subspace).")
     return [
-        Check(1, sized and all(_inside(value(f, "error"), bands[f]["error"]) for f in judged),
+        Check(1, sized and all(within_band(value(f, "error"), bands[f]["error"]) for f in judged),
               f"moving {names} lands as close as the reference's",
               "median relative error of the moves: " + ", ".join(
-                  f"{f} {_show(value(f, 'error'))} (band {bands[f]['error'][0]:.3f} to {bands[f]['error'][1]:.3f})"
+                  f"{f} {shown_number(value(f, 'error'), '.3g')} (band {bands[f]['error'][0]:.3f} to "
+                  f"{bands[f]['error'][1]:.3f})"
                   for f in judged) + " (see move_factor and fit_factor_path)." + unsized),
-        Check(1, sized and all(_inside(value(f, "correlation"), bands[f]["correlation"]) for f in judged),
+        Check(1, sized and all(within_band(value(f, "correlation"), bands[f]["correlation"]) for f in judged),
               f"the measured {names} follow the targets as with the reference",
               "correlation of the measured values with their targets: " + ", ".join(
-                  f"{f} {_show(value(f, 'correlation'))} (band {bands[f]['correlation'][0]:.3f} to "
+                  f"{f} {shown_number(value(f, 'correlation'), '.3g')} (band {bands[f]['correlation'][0]:.3f} to "
                   f"{bands[f]['correlation'][1]:.3f})" for f in judged)
               + ": a move that adds g(y) without removing the old coordinates, or measures them from the wrong "
                 "centre, loses it." + unsized),
-        Check(1, sized and all(_inside(v, b) for v, b in zip(others, others_band)),
+        Check(1, sized and all(within_band(v, b) for v, b in zip(others, others_band)),
               "the other factors move as little as with the reference",
               "how much the other factors moved differs from the reference's moves: "
-              + ", ".join(f"{_show(v)} (band {b[0]:.3f} to {b[1]:.3f})" for v, b in zip(others, others_band)) + "."
+              + ", ".join(f"{shown_number(v, '.3g')} (band {b[0]:.3f} to {b[1]:.3f})"
+                          for v, b in zip(others, others_band)) + "."
               + unsized),
     ]
 
@@ -457,16 +452,17 @@ def judge_beta(record: dict | None, bands: dict) -> list[Check]:
     kl = {n: final(n, "kl") for n in SETTINGS}
     active = record.get("active") or {}
     return [
-        Check(1, all(_inside(recon[n], bands["recon"][n]) for n in SETTINGS),
+        Check(1, all(within_band(recon[n], bands["recon"][n]) for n in SETTINGS),
               "the final reconstruction of each setting is in the reference's band",
-              "final train recon: " + ", ".join(f"{n} {_show(recon[n])} (band {bands['recon'][n][0]:.1f} to "
-                                                f"{bands['recon'][n][1]:.1f})" for n in SETTINGS) + "."),
-        Check(1, all(_inside(kl[n], bands["kl"][n]) for n in SETTINGS),
+              "final train recon: " + ", ".join(f"{n} {shown_number(recon[n], '.3g')} (band "
+                                                f"{bands['recon'][n][0]:.1f} to {bands['recon'][n][1]:.1f})"
+                                                for n in SETTINGS) + "."),
+        Check(1, all(within_band(kl[n], bands["kl"][n]) for n in SETTINGS),
               "the final KL term of each setting is in the reference's band",
-              "final train KL: " + ", ".join(f"{n} {_show(kl[n])} (band {bands['kl'][n][0]:.2f} to "
+              "final train KL: " + ", ".join(f"{n} {shown_number(kl[n], '.3g')} (band {bands['kl'][n][0]:.2f} to "
                                              f"{bands['kl'][n][1]:.2f})" for n in SETTINGS)
               + ". The KL's weight is beta (beta_elbo), rising from 0 in the warm-up."),
-        Check(1, all(_inside(active.get(n), bands["active"][n]) for n in SETTINGS),
+        Check(1, all(within_band(active.get(n), bands["active"][n]) for n in SETTINGS),
               "the active units of each setting are in the reference's range",
               "active units: " + ", ".join(f"{n} {active.get(n)} (reference {bands['active'][n][0]:g} to "
                                            f"{bands['active'][n][1]:g})" for n in SETTINGS) + "."),
@@ -480,10 +476,12 @@ def judge_wae(record: dict | None, bands: dict) -> list[Check]:
     final_recon = None if recon is None else float(recon[-1])
     final_mmd = None if penalty is None else float(penalty[-1])
     return [
-        Check(1, _inside(final_recon, bands["recon"]), "the WAE's final reconstruction is in the reference's band",
-              f"final train recon of the WAE {_show(final_recon)}, band {bands['recon'][0]:.1f} to {bands['recon'][1]:.1f}."),
-        Check(1, _inside(final_mmd, bands["mmd"]), "the WAE's final MMD term is in the reference's band",
-              f"final MMD term of the WAE {_show(final_mmd)}, band {bands['mmd'][0]:.4f} to {bands['mmd'][1]:.4f} "
+        Check(1, within_band(final_recon, bands["recon"]), "the WAE's final reconstruction is in the reference's band",
+              f"final train recon of the WAE {shown_number(final_recon, '.3g')}, band {bands['recon'][0]:.1f} to "
+              f"{bands['recon'][1]:.1f}."),
+        Check(1, within_band(final_mmd, bands["mmd"]), "the WAE's final MMD term is in the reference's band",
+              f"final MMD term of the WAE {shown_number(final_mmd, '.3g')}, band {bands['mmd'][0]:.4f} to "
+              f"{bands['mmd'][1]:.4f} "
               "(see mmd: the IMQ kernel, unbiased)."),
     ]
 
@@ -497,7 +495,10 @@ JUDGES = {"test_latent_subspace": judge_latent_subspace, "test_subspace_alignmen
 
 # --- bands: from reference runs on the course's data, on the grading machine ----------------
 
-def _around(values, floor: float, spreads: float = 4.0) -> list[float]:
+def _spread_band(values, floor: float, spreads: float = 4.0) -> list[float]:
+    """A band [low, high] over all the runs, not centred on any. `values`: (S,) the same number
+    from runs that differ only by their seed (the reference's among them); the band goes from
+    the lowest to the highest, widened on each side by max(`spreads` std over the runs, `floor`)."""
     values = np.asarray(values, dtype=float)
     width = max(spreads * float(values.std()), floor)
     return [float(values.min()) - width, float(values.max()) + width]
@@ -546,16 +547,16 @@ def make_bands(records: dict, namespace: dict, speakers: dict, extra_seeds: tupl
         wae_recon.append(history["train"]["recon"][-1])
         wae_mmd.append(history["train"]["kl"][-1])
     bands["test_beta"] = {
-        "recon": {n: _around(v, 0.01 * abs(float(np.mean(v)))) for n, v in recon.items()},
-        "kl": {n: _around(v, max(0.5, 0.1 * abs(float(np.mean(v))))) for n, v in kl.items()},
+        "recon": {n: _spread_band(v, 0.01 * abs(float(np.mean(v)))) for n, v in recon.items()},
+        "kl": {n: _spread_band(v, max(0.5, 0.1 * abs(float(np.mean(v))))) for n, v in kl.items()},
         # centred on the reference run (the first of each list), as wide as the farthest seed and one unit
         # more: a correct run on another machine is another seed, whichever side of the reference it falls
         "active": {n: [v[0] - max(abs(u - v[0]) for u in v) - 1, v[0] + max(abs(u - v[0]) for u in v) + 1]
                    for n, v in units.items()},
         "epochs": epochs,
     }
-    bands["test_wae"] = {"recon": _around(wae_recon, 0.01 * abs(float(np.mean(wae_recon)))),
-                         "mmd": _around(wae_mmd, max(0.002, 0.25 * abs(float(np.mean(wae_mmd))))),
+    bands["test_wae"] = {"recon": _spread_band(wae_recon, 0.01 * abs(float(np.mean(wae_recon)))),
+                         "mmd": _spread_band(wae_mmd, max(0.002, 0.25 * abs(float(np.mean(wae_mmd))))),
                          "epochs": epochs}
     bands["spread"] = {"beta_recon": recon, "beta_kl": kl, "active_units": units, "wae_recon": wae_recon,
                        "wae_mmd": wae_mmd}

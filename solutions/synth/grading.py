@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grader.engine.judge import Check
+from grader.engine.judge import Check, centred_band, shown_number, within_band
 from vaelab_core import spec
 
 FUNCTIONS = ("descriptors", "descriptor_distance", "line", "circle", "spiral", "random_walk", "note_path")
@@ -339,14 +339,6 @@ def judge_conditional_vae(mine: dict, ref: dict) -> list[Check]:
 
 # --- judges of the results: the notebook's records against the bands ------------------------
 
-def _inside(value, band) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value) and band[0] <= value <= band[1]
-
-
-def _show(value) -> str:
-    return "nothing" if not isinstance(value, (int, float)) else f"{value:.3f}"
-
-
 def _get(record: dict | None, *keys):
     value = record or {}
     for key in keys:
@@ -355,8 +347,8 @@ def _get(record: dict | None, *keys):
 
 
 def _outside(values: dict, bands: dict) -> list[str]:
-    return [f"{name} {_show(values.get(name))} (band {band[0]:.3f} to {band[1]:.3f})"
-            for name, band in bands.items() if not _inside(values.get(name), band)]
+    return [f"{name} {shown_number(values.get(name))} (band {band[0]:.3f} to {band[1]:.3f})"
+            for name, band in bands.items() if not within_band(values.get(name), band)]
 
 
 def judge_generation(record: dict | None, bands: dict) -> list[Check]:
@@ -391,9 +383,9 @@ def judge_smoothness(record: dict | None, bands: dict) -> list[Check]:
     gap = _get(record, "closed", "circle")
     closes = isinstance(gap, (int, float)) and math.isfinite(gap) and abs(gap - 1) < 0.05
     radius = _get(record, "radius", "circle")
-    round_ok = _inside(radius, bands["circle_radius"])
-    circle_problems = ([] if round_ok else [f"its radius is {_show(radius)} times the one asked for"]) + (
-        [] if closes else [f"its last point is {_show(gap)} steps from its first (one step closes the loop)"])
+    round_ok = within_band(radius, bands["circle_radius"])
+    circle_problems = ([] if round_ok else [f"its radius is {shown_number(radius)} times the one asked for"]) + (
+        [] if closes else [f"its last point is {shown_number(gap)} steps from its first (one step closes the loop)"])
     return [
         Check(1, not problems, "the line, the spiral and the random walk change as smoothly as the reference's",
               "along the paths of the plane: " + "; ".join(problems) + " (line, spiral, random_walk?)."),
@@ -422,14 +414,6 @@ JUDGES = {"test_descriptors": judge_descriptors, "test_descriptor_distance": jud
 
 # --- bands: from reference runs on the course's notes, on the grading machine ----------------
 
-def _around(values, floor: float) -> list[float]:
-    """A band centred on the reference run (the first of `values`, the others other seeds): as
-    wide as the farthest seed plus max(3 std, floor)."""
-    values = np.asarray(values, dtype=float)
-    width = float(np.abs(values - values[0]).max()) + max(3 * float(values.std()), floor)
-    return [float(values[0]) - width, float(values[0]) + width]
-
-
 def make_bands(records: dict, namespace: dict, speakers: dict) -> dict:
     """Bands from the reference notebook's records. The models train on the notes with one
     seed only in the notebook; a correct run elsewhere is another seed, so the bands are as wide
@@ -442,18 +426,18 @@ def make_bands(records: dict, namespace: dict, speakers: dict) -> dict:
     generation, smoothness, pitch = records["test_generation"], records["test_smoothness"], records["test_pitch"]
     bands = {}
     bands["test_generation"] = {
-        "mean": {name: _around([row["mean"]], max(0.15, 0.25 * row["mean"]))
+        "mean": {name: centred_band([row["mean"]], max(0.15, 0.25 * row["mean"]))
                  for name, row in generation["distances"].items()},
         # the same frames for every notebook: only rounding differs (flatness in dB: 0.1 dB)
-        "data_median": {d: _around([v], max(0.1, 0.01 * abs(v))) for d, v in generation["data_median"].items()}}
+        "data_median": {d: centred_band([v], max(0.1, 0.01 * abs(v))) for d, v in generation["data_median"].items()}}
     bands["test_smoothness"] = {
-        "centroid": {name: _around([row["centroid"]], max(0.01, 0.9 * row["centroid"]))
+        "centroid": {name: centred_band([row["centroid"]], max(0.01, 0.9 * row["centroid"]))
                      for name, row in smoothness["smoothness"].items()},
         # the circle's radius over the one asked for: 1 by its definition, on any machine
         "circle_radius": [0.99, 1.01]}
     bands["test_pitch"] = {model: {
-        "median_semitones": _around([pitch["pitch"][model]["all"]["median_semitones"]], 1.5),
-        "correlation": _around([pitch["pitch"][model]["all"]["correlation"]], 0.2)} for model in pitch["pitch"]}
+        "median_semitones": centred_band([pitch["pitch"][model]["all"]["median_semitones"]], 1.5),
+        "correlation": centred_band([pitch["pitch"][model]["all"]["correlation"]], 0.2)} for model in pitch["pitch"]}
     return bands
 
 

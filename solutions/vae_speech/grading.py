@@ -26,7 +26,7 @@ import math
 import numpy as np
 import torch
 
-from grader.engine.judge import Check, tensor_close
+from grader.engine.judge import Check, shown_number, tensor_close, within_band
 from vaelab_core import spec
 from vaelab_core.checking import kl_mistake, recon_mistake, variance_mistake
 from vaelab_core.checkpoints import CheckpointError, load_checkpoint, load_state_by_parts, pretrained_path
@@ -332,9 +332,8 @@ def judge_training(record: dict | None, bands: dict) -> list[Check]:
     falls = complete and curves["train", "total"][-1] < curves["train", "total"][0] and \
         curves["eval", "total"][-1] < curves["eval", "total"][0]
     final = {t: float(curves["train", t][-1]) if complete else None for t in ("total", "kl")}
-    inside = all(final[t] is not None and bands[f"final_train_{t}"][0] <= final[t] <= bands[f"final_train_{t}"][1]
-                 for t in ("total", "kl"))
-    shown = ", ".join(f"{t} {'nothing' if final[t] is None else f'{final[t]:.2f}'} (a correct model: "
+    inside = all(within_band(final[t], bands[f"final_train_{t}"]) for t in ("total", "kl"))
+    shown = ", ".join(f"{t} {shown_number(final[t], '.2f')} (a correct model: "
                       f"{bands[f'final_train_{t}'][0]:.1f} to {bands[f'final_train_{t}'][1]:.1f})" for t in ("total", "kl"))
     return [
         Check(1, consistent, "30 finite epochs of total, recon and KL", missing),
@@ -365,8 +364,8 @@ def judge_seeds(record: dict | None, bands: dict) -> list[Check]:
     final_mean = float(mean[-1]) if shaped else None
     final_std = float(totals[:, -1].std()) if shaped else None
     final_kl = float(kls[:, -1].mean()) if shaped and kls is not None else None
-    in_band = final_kl is not None and bands["final_mean"][0] <= final_mean <= bands["final_mean"][1] \
-        and final_std <= bands["final_std_max"] and bands["final_kl_mean"][0] <= final_kl <= bands["final_kl_mean"][1]
+    in_band = within_band(final_mean, bands["final_mean"]) and final_std <= bands["final_std_max"] \
+        and within_band(final_kl, bands["final_kl_mean"])
     checks.append(Check(1, in_band, "the final mean, spread and KL term are in the reference's bands",
                         "nothing to compare" if final_kl is None else
                         f"final loss over the seeds {final_mean:.2f} ± {final_std:.2f}, KL term {final_kl:.2f}; "
@@ -386,8 +385,8 @@ def _loss(record: dict | None, *keys: str) -> float | None:
 def judge_finetune(record: dict | None, bands: dict) -> list[Check]:
     def inside(kind: str) -> tuple[bool, str]:
         values = {s: _loss(record, kind, s) for s in ("A", "B")}
-        ok = all(v is not None and bands[kind][s][0] <= v <= bands[kind][s][1] for s, v in values.items())
-        shown = ", ".join(f"{s}: {'nothing' if v is None else f'{v:.2f}'} (band {bands[kind][s][0]:.1f} to "
+        ok = all(within_band(v, bands[kind][s]) for s, v in values.items())
+        shown = ", ".join(f"{s}: {shown_number(v, '.2f')} (band {bands[kind][s][0]:.1f} to "
                           f"{bands[kind][s][1]:.1f})" for s, v in values.items())
         return ok, shown
 
@@ -408,9 +407,8 @@ def judge_finetune(record: dict | None, bands: dict) -> list[Check]:
 
 def judge_cross(record: dict | None, bands: dict) -> list[Check]:
     table = {(m, d): _loss(record, "cross", m, d) for m in ("A", "B") for d in ("A", "B")}
-    inside = all(v is not None and bands["cross"][m][d][0] <= v <= bands["cross"][m][d][1]
-                 for (m, d), v in table.items())
-    shown = "; ".join(f"Model {m} on {d}: {'nothing' if v is None else f'{v:.1f}'} (band "
+    inside = all(within_band(v, bands["cross"][m][d]) for (m, d), v in table.items())
+    shown = "; ".join(f"Model {m} on {d}: {shown_number(v, '.1f')} (band "
                       f"{bands['cross'][m][d][0]:.1f} to {bands['cross'][m][d][1]:.1f})" for (m, d), v in table.items())
     ordered = all(v is not None for v in table.values()) and table["A", "A"] < table["B", "A"] \
         and table["B", "B"] < table["A", "B"]

@@ -9,15 +9,11 @@ Nothing of this lab is in the grader: it is a plug-in of solutions/ and vaelab_c
 
 from __future__ import annotations
 
-import re
-
-import nbformat
 import pytest
 
 from grader.kit.example_submissions import expected_scores
-from grader.workflow.feedback import visible_text
 from tests.grader.band_margins import scores_with_moved_bands
-from tests.grader.course_helpers import exported_scores
+from tests.grader.course_helpers import assert_feedback_shows_no_solution_line, exported_scores
 
 pytestmark = pytest.mark.slow
 
@@ -48,21 +44,7 @@ def test_a_mistake_costs_its_own_part_and_says_why(graded):
 
 
 def test_feedback_shows_no_solution_line_and_the_report_every_test(graded):
-    course = graded["course"]
-    source = nbformat.read(course.task.notebook_path, as_version=4)
-    given = {line.strip() for c in source.cells if not c.metadata.get("nbgrader", {}).get("solution")
-             for line in c.source.splitlines()}
-    regions = re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", "\n".join(c.source for c in source.cells),
-                         flags=re.DOTALL)
-    secret = {line.strip() for region in regions for line in region.splitlines()
-              if len(line.strip()) > 15 and line.strip() not in given}
-    secret |= {line.strip() for line in course.task.grading_path.read_text().splitlines() if len(line.strip()) > 40}
-    for name in ("correct", "variants"):  # what those students wrote is theirs to see
-        notebook = nbformat.read(course.submitted_notebook(name), as_version=4)
-        secret -= {line.strip() for cell in notebook.cells for line in cell.source.splitlines()}
-    for page in graded["pages"]:
-        text = visible_text(page.read_text())
-        leaked = [line for line in secret if line in text]
-        assert not leaked, f"{page}: {leaked[:3]}"
+    # what those students wrote is theirs to see
+    assert_feedback_shows_no_solution_line(graded, own=("correct", "variants"))
     report = graded["report"].read_text()
-    assert all(test in report for test in expected_scores(course)["correct"])
+    assert all(test in report for test in expected_scores(graded["course"])["correct"])
