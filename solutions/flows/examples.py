@@ -26,8 +26,8 @@ LAB = SolutionCells(Path(__file__).with_name("flows.ipynb"), CELLS, POINTS)
 #: grade id -> the solution's source of each cell a student writes, markers dropped
 SOLUTION = LAB.solution
 
-#: The same code written another way: the determinant lemma's dot product taken first, the
-#: constraint applied to all K flows at once, each flow an nn.Module, torch.distributions.
+#: The same code written another way: the determinant lemma's dot product taken first, einsum,
+#: each flow an nn.Module and the log-determinants summed at the end, torch.distributions.
 VARIANTS = {
     "planar_flow": '''def planar_flow(z, u, w, b):
     h = torch.tanh(torch.einsum("...d,...d->...", z, w.expand_as(z)) + b)
@@ -84,8 +84,8 @@ _edit = LAB.edit  # {cell: the solution's source with one edit}
 
 EXAMPLES = {
     "correct": Example("the reference solution", {}, _full()),
-    "variants": Example("correct, written another way (the lemma's dot product first, all K constrained at "
-                        "once, one nn.Module per flow, torch.distributions)", VARIANTS, _full()),
+    "variants": Example("correct, written another way (the lemma's dot product first, einsum, one nn.Module "
+                        "per flow, torch.distributions)", VARIANTS, _full()),
     # A mistake in a flow function costs its own test, and part 1, whose fits it breaks; part 2's
     # flow models are judged only for a broken training (their spread over seeds is as large as
     # what a small mistake changes): see grading.judge_flow_vae.
@@ -97,7 +97,7 @@ EXAMPLES = {
                           _full(test_planar_flow=1, test_densities=1)),
     # its fits land within 0.3 nat of the reference's: only its own test tells
     "unconstrained": Example("flow_chain uses u as it is, not constrain_u(u, w): the flows may fold",
-                             _edit("flow_chain", "constrain_u(u[..., k, :], w_k)", "u[..., k, :]"),
+                             _edit("flow_chain", "u_hat = constrain_u(u, w)", "u_hat = u"),
                              _full(test_flow_chain=1)),
     "summed": Example("planar_flow sums the log-determinant over the batch (one number, not one per sample)",
                          _edit("planar_flow", "log_det = torch.log(torch.abs(1 + (psi * u).sum(-1)))",

@@ -1,17 +1,17 @@
-"""Public self-checks of the flows lab's 2-D flows: the planar flow, its constraint, the chain
-and the free energy.
+"""Public self-checks of the flows lab's single planar flow: the transform with its
+log-determinant, and the constraint on u that keeps it invertible.
 
 The third lab's notebook has students write four functions and two methods of
 `FlowVAE(FlowVAEBase)`; after each, a locked cell calls the matching check, e.g.
-`check_planar_flow(planar_flow)`: the four functions of its section 1 are checked here, the two
-methods (the speech VAE's flow posterior) in `model_checks` beside this module. A check calls
-the student's code on small inputs and either prints "✓ <function>() passed: ..."
-(check_constrain_u adds a line showing why u is constrained) or stops the notebook with a message
-that says what was expected, what came back, and the likely mistake (`vaelab_core.checking`,
-shared with the other labs).
+`check_planar_flow(planar_flow)`. This module checks planar_flow and constrain_u; `chain_checks`
+beside it checks flow_chain and free_energy, and `model_checks` the two methods (the speech VAE's
+flow posterior). A check calls the student's code on small inputs and either prints
+"✓ <function>() passed: ..." (check_constrain_u adds a line showing why u is constrained) or
+stops the notebook with a message that says what was expected, what came back, and the likely
+mistake (`vaelab_core.checking`, shared with the other labs).
 
-What is checked, and how. This module is installed on students' machines and, like the rest of
-`vaelab_core`, holds NO reference implementation. Every check works from:
+What is checked, and how. These modules are installed on students' machines and, like the rest
+of `vaelab_core`, hold NO reference implementation. Every check works from:
 
 - hand-built inputs whose answer is worked out in the comments (points where tanh is a simple
   fraction, a flow that folds the plane at the root of z = 2 tanh z, log-ratios whose mean is
@@ -21,8 +21,8 @@ What is checked, and how. This module is installed on students' machines and, li
   same as in the batch, gradients reach every input);
 - the change of variables itself, with autograd as the judge: the log-determinant against
   log|det| of the Jacobian that `torch.autograd.functional.jacobian` computes from the student's
-  own transform, and the chain's ln q_K(z_K) against ln q0(z0) minus that ln|det| (Rezende and
-  Mohamed 2015, eq. 7).
+  own transform (`jacobians`), and the chain's ln q_K(z_K) against ln q0(z0) minus that ln|det|
+  (Rezende and Mohamed 2015, eq. 7).
 
 Each check runs in a fraction of a second with its own seeded random state, leaves the notebook's
 random state as it was, and turns the student's exceptions into a message (a stub's
@@ -40,64 +40,19 @@ from dataclasses import dataclass
 
 import torch
 
-from vaelab_core.checking import (SelfCheckFailed, backward, call, checked_tensor, close, fail, loss_reaches,
-                                  own_random_state, passed, show, without_gradient)
+from vaelab_core.checking import (SelfCheckFailed, backward, call, checked_tensor, close, fail, own_random_state,
+                                  passed, show, without_gradient)
+from vaelab_core.labs.flows.jacobians import first_match, jacobian_blocks, log_abs_det, near, two_outputs
 
 __all__ = [
     "SelfCheckFailed",
     "check_planar_flow",
     "check_constrain_u",
-    "check_flow_chain",
-    "check_free_energy",
     "folding_example",
     "Folding",
 ]
 
 LN2, LN3 = math.log(2.0), math.log(3.0)
-
-
-def _pair(m: str, out, names: tuple[str, str]) -> tuple:
-    if not isinstance(out, (tuple, list)) or len(out) != 2:
-        got = f"a {type(out).__name__} of length {len(out)}" if isinstance(out, (tuple, list)) else type(out).__name__
-        fail(m, f"should return a tuple ({names[0]}, {names[1]}), got {got}.")
-    return tuple(out)
-
-
-def _near(got: torch.Tensor, values, atol: float = 1e-4) -> bool:
-    """`got` equals the hand-computed `values` (numbers or a tensor) up to `atol`."""
-    want = torch.as_tensor(values, dtype=torch.float64)
-    return got.shape == want.shape and bool(torch.allclose(got.double(), want, atol=atol, rtol=1e-4))
-
-
-def _first(got: torch.Tensor, ladder: list[tuple[object, str]], atol: float = 1e-4) -> str | None:
-    """The cause of the first rung whose (hand-computed) values `got` matches, or None."""
-    return next((cause for values, cause in ladder if _near(got, values, atol)), None)
-
-
-def _diagonal_blocks(jac: torch.Tensor) -> torch.Tensor:
-    """(N, D, N, D) Jacobian of N independent samples -> (N, D, D), each sample's own block."""
-    n = jac.shape[0]
-    return torch.stack([jac[i, :, i, :] for i in range(n)])
-
-
-def _jacobian_blocks(m: str, transform: Callable, z: torch.Tensor) -> torch.Tensor:
-    """Each sample's (D, D) Jacobian of `transform` at z: (N, D) -> (N, D, D), by autograd;
-    fails when one sample's output depends on another's input."""
-    jac = call(m, torch.autograd.functional.jacobian, transform, z).detach()
-    blocks = _diagonal_blocks(jac)
-    if len(z) < 2:
-        return blocks
-    eye = torch.eye(len(z), dtype=torch.bool)[:, None, :, None].expand_as(jac)
-    if jac[~eye].abs().max() > 1e-6:
-        fail(m, "the output for one sample depends on the input of another sample: every operation "
-                "should act on the last dimension (D) only, e.g. (w * z).sum(-1), never a sum or a mean "
-                "over the samples.")
-    return blocks
-
-
-def _log_abs_det(blocks: torch.Tensor) -> torch.Tensor:
-    """(N, D, D) -> (N,) ln|det|, computed in float64."""
-    return torch.linalg.slogdet(blocks.double()).logabsdet
 
 
 # --- 1. planar_flow ---------------------------------------------------------------------------
@@ -141,7 +96,7 @@ def _planar_points() -> torch.Tensor:
 def _planar(m: str, fn: Callable, z, u, w, b, what: str, hint: str = "") -> tuple[torch.Tensor, torch.Tensor]:
     """fn(z, u, w, b) checked to be (f_z (..., D), log_det (...)), both finite float32 (NaN aside)."""
     z_in = z.clone()
-    f_z, log_det = _pair(m, call(m, fn, z_in, u, w, b, hint=hint), ("f_z", "log_det"))
+    f_z, log_det = two_outputs(m, call(m, fn, z_in, u, w, b, hint=hint), ("f_z", "log_det"))
     if not torch.equal(z_in, z):
         fail(m, "z was changed in place (z += ... or z[...] = ...): return a new tensor f_z = z + u h(w^T z + b) "
                 "and leave the input alone, the chain still needs it.")
@@ -193,12 +148,12 @@ def check_planar_flow(fn: Callable) -> None:
     if torch.isnan(log_det).any():
         fail(m, f"log_det {where} contains NaN, although 1 + u^T psi(z) = {show(torch.tensor(_PLANAR_DET))} > 0 "
                 "there. Is a log or a square root taken of something negative?")
-    if not _near(log_det, _PLANAR_LOG_DET):
+    if not near(log_det, _PLANAR_LOG_DET):
         implied = log_det.double().exp() - 1  # = h'(a), as u^T w = 1
-        cause = _first(log_det, [
+        cause = first_match(log_det, [
             (_PLANAR_DET, "log_det is |det| itself, 1 + u^T psi(z): take its log, ln|1 + u^T psi(z)|."),
             ([-v for v in _PLANAR_LOG_DET], "log_det has the wrong sign: it is +ln|1 + u^T psi(z)|."),
-        ]) or _first(implied, [
+        ]) or first_match(implied, [
             (_DH_ONE_MINUS_H, "that is h'(a) = 1 - tanh(a). Is h' the derivative of tanh, 1 - tanh(a)^2?"),
             (_PLANAR_H, "that is h'(a) = tanh(a), h itself. Is h' the derivative of tanh, 1 - tanh(a)^2?"),
             (_DH_SIGMOID, ("that is the sigmoid's derivative s(a) (1 - s(a)); h is tanh here, whose derivative "
@@ -218,7 +173,7 @@ def check_planar_flow(fn: Callable) -> None:
                 "NaN. The density changes by the ABSOLUTE value of the determinant: "
                 "torch.log(torch.abs(1 + (u * psi).sum(-1))). (constrain_u keeps it positive in the chain, but "
                 "planar_flow itself must work for any u.)")
-    if not _near(log_det_b, _PLANAR_LOG_DET_B):
+    if not near(log_det_b, _PLANAR_LOG_DET_B):
         fail(m, f"for u = (0, -1) (u^T w = -2, 1 + u^T psi(z) = {show(torch.tensor(_PLANAR_DET_B))}) expected "
                 f"log_det = ln|1 + u^T psi| = {show(torch.tensor(_PLANAR_LOG_DET_B), 4)}, got {show(log_det_b, 4)}.")
 
@@ -231,8 +186,8 @@ def check_planar_flow(fn: Callable) -> None:
     per_sample = (torch.randn(n, d, generator=gen), torch.randn(n, d, generator=gen), torch.randn(n, generator=gen))
     for label, (u, w, b) in (("one flow for all samples", shared), ("a flow per sample", per_sample)):
         _, log_det = _planar(m, fn, z, u, w, b, f"({label})", broadcast_hint)
-        blocks = _jacobian_blocks(m, lambda x, u=u, w=w, b=b: fn(x, u, w, b)[0], z)
-        want = _log_abs_det(blocks)
+        blocks = jacobian_blocks(m, lambda x, u=u, w=w, b=b: fn(x, u, w, b)[0], z)
+        want = log_abs_det(blocks)
         if not close(log_det, want, atol=1e-3):
             fail(m, f"random z, u, w, b ({label}, D = 3): log_det = {show(log_det, 4)} but ln|det df/dz| from "
                     f"autograd's Jacobian of your f_z is {show(want, 4)}. log_det must be the log of the "
@@ -285,7 +240,7 @@ _CONSTRAIN_BY_NORM = tuple(a + 5 * (v - a) for a, v in zip(_CONSTRAIN_A, _CONSTR
 # (-z*, 0), (0, 0) and (z*, 0) all map to (0, 0): f is not invertible. With u_hat =
 # (m(-2), 0) = (-0.873072, 0) they map to +-z* (1 + m(-2) / 2) (as tanh z* = z* / 2), +-1.079038.
 FOLD_ROOT = 1.9150080481545375
-_FOLD_U, _FOLD_W = (-2.0, 0.0), (1.0, 0.0)
+FOLD_U, FOLD_W = (-2.0, 0.0), (1.0, 0.0)
 
 
 def _constrained(m: str, fn: Callable, u: torch.Tensor, w: torch.Tensor, what: str) -> torch.Tensor:
@@ -312,8 +267,8 @@ def check_constrain_u(fn: Callable) -> None:
                 "invertible: 1 + u^T psi(z) = 1 - 2 h'(a) is negative near a = 0, and the plane folds onto "
                 "itself. u_hat = u + (m(w^T u) - w^T u) w / |w|^2 with m(a) = -1 + softplus(a); it changes u "
                 "even when w^T u > -1 already, as m(a) != a.")
-    if not _near(dots, _CONSTRAIN_M):
-        cause = _first(dots, [
+    if not near(dots, _CONSTRAIN_M):
+        cause = first_match(dots, [
             (_CONSTRAIN_SOFTPLUS, ("w^T u_hat came out as softplus(w^T u): the -1 is missing, m(a) = -1 + "
                                    "softplus(a) (it is the -1 that gives values above -1 rather than above 0).")),
             (_CONSTRAIN_BY_NORM, ("the step along w is |w| = 5 times too long: divide by |w|^2 (w^T w), not by "
@@ -358,7 +313,7 @@ def check_constrain_u(fn: Callable) -> None:
                 "torch.log1p, torch.exp), no .item(), numpy or math functions.")
 
     # Why: the flow that folds the plane, and what the student's u_hat does to it.
-    fold_hat = _constrained(m, fn, torch.tensor(_FOLD_U), torch.tensor(_FOLD_W), "for u = (-2, 0), w = (1, 0)")
+    fold_hat = _constrained(m, fn, torch.tensor(FOLD_U), torch.tensor(FOLD_W), "for u = (-2, 0), w = (1, 0)")
     image = FOLD_ROOT * (1 + fold_hat[0].item() / 2)  # z* + u_hat_1 tanh(z*), tanh(z*) = z* / 2
     passed(m, "w^T u_hat = -1 + softplus(w^T u) > -1 for every (u, w), u moved along w only, gradients reach u, w")
     print(f"  why: u = (-2, 0), w = (1, 0), b = 0 (w^T u = -2 < -1) folds the plane: (-{FOLD_ROOT:.3f}, 0), (0, 0) "
@@ -406,7 +361,7 @@ class Folding:
 def folding_example(planar_flow: Callable, constrain_u: Callable, steps: int = 121) -> Folding:
     """The student's planar_flow with and without the student's constrain_u on the folding flow
     (see `Folding`); print it, or plot `line` against `folded` and `unfolded`."""
-    u, w, b = torch.tensor(_FOLD_U), torch.tensor(_FOLD_W), torch.tensor(0.0)
+    u, w, b = torch.tensor(FOLD_U), torch.tensor(FOLD_W), torch.tensor(0.0)
     u_hat = call("constrain_u", constrain_u, u, w)
     points = torch.tensor([[-FOLD_ROOT, 0.0], [0.0, 0.0], [FOLD_ROOT, 0.0]])
     line = torch.linspace(-3.0, 3.0, steps)
@@ -417,190 +372,3 @@ def folding_example(planar_flow: Callable, constrain_u: Callable, steps: int = 1
     unfolded, log_det_hat = call("planar_flow", planar_flow, along, u_hat, w, b)
     return Folding(u=u, u_hat=u_hat, w=w, points=points, images=images, images_hat=images_hat, line=line,
                    folded=folded[:, 0], unfolded=unfolded[:, 0], log_det=log_det, log_det_hat=log_det_hat)
-
-
-# --- 3. flow_chain ----------------------------------------------------------------------------
-
-def _chain(m: str, fn: Callable, z0, log_q0, u, w, b, what: str, hint: str = "") -> tuple[torch.Tensor, torch.Tensor]:
-    z_in, lq_in = z0.clone(), log_q0.clone()
-    out = call(m, fn, z_in, lq_in, u, w, b, hint=hint)
-    if not (torch.equal(z_in, z0) and torch.equal(lq_in, log_q0)):
-        fail(m, "z0 or log_q0 was changed in place (+=, -= or item assignment): build new tensors for z and "
-                "the log-density at each flow instead.")
-    z_k, log_q = _pair(m, out, ("z_K", "log_q_K"))
-    z_k = checked_tensor(m, f"z_K {what}", z_k, tuple(z0.shape), "z_K has the shape of z0.")
-    lead = tuple(z0.shape[:-1])
-    if isinstance(log_q, torch.Tensor) and log_q.dim() == 0 and lead:
-        fail(m, f"log_q_K {what} should hold one value per sample, shape {lead}, got a single number: keep "
-                "each sample's log-det comes off that sample's log-density, never summed over the samples.")
-    log_q = checked_tensor(m, f"log_q_K {what}", log_q, lead, "log_q_K has the shape of log_q0, one per sample.")
-    return z_k, log_q
-
-
-@own_random_state
-def check_flow_chain(fn: Callable) -> None:
-    """flow_chain(z0, log_q0, u, w, b) -> (z_K, log_q_K): K constrained planar flows in order,
-    ln q_K(z_K) = ln q0(z0) - sum_k ln|det df_k/dz_{k-1}| (eq. 7)."""
-    m = "flow_chain"
-    layout_hint = ("u, w have shape (..., K, D) and b (..., K): flow k is u[..., k, :], w[..., k, :], b[..., k] "
-                   "(part 2 puts the frames' dims first: u (B, T, K, D)); take K from u.shape[-2].")
-    gen = torch.Generator().manual_seed(41)
-
-    # One flow: log_q_1 = log_q0 - ln|det dz_1/dz0|, the Jacobian of the student's own z_1 by autograd.
-    n, d = 6, 2
-    z0, log_q0 = torch.randn(n, d, generator=gen), torch.randn(n, generator=gen) - 2
-    u, w, b = torch.randn(1, d, generator=gen), torch.randn(1, d, generator=gen), torch.randn(1, generator=gen)
-    z1, log_q1 = _chain(m, fn, z0, log_q0, u, w, b, "for K = 1 flow", layout_hint)
-    if close(z1, z0):
-        fail(m, "with K = 1 flow z_K equals z0: the flow was not applied. z, log_det = planar_flow(z, "
-                "constrain_u(u[..., k, :], w[..., k, :]), w[..., k, :], b[..., k]) for each k.")
-    blocks = _jacobian_blocks(m, lambda x: fn(x, log_q0, u, w, b)[0], z0)
-    log_det = _log_abs_det(blocks)
-    want = log_q0.double() - log_det
-    if not close(log_q1, want, atol=1e-3):
-        cause = _first(log_q1, [
-            (log_q0.double() + log_det, ("the log-det is added; it is subtracted: ln q_K(z_K) = ln q0(z0) - "
-                                         "sum_k ln|det df_k/dz_{k-1}| (eq. 7). Where a flow spreads space "
-                                         "out (|det| > 1), the density goes down.")),
-            (-log_det, "log_q0 is dropped: start from log_q = log_q0 and subtract each flow's log-det."),
-            (log_q0, "log_q_K equals log_q0: subtract each flow's log-det from the running log-density."),
-        ], atol=1e-3) or "log_q_K = log_q0 - log_det of each flow (check planar_flow's log_det too)."
-        fail(m, f"one flow: log_q0 = {show(log_q0)}, and autograd's Jacobian of your z_K gives ln|det dz_K/dz0| "
-                f"= {show(log_det)}, so ln q_K(z_K) should be {show(want)}; got {show(log_q1)}: {cause}")
-
-    # u must be constrained: on the flow that folds the plane (u = (-2, 0), w = (1, 0), b = 0) the
-    # three points (-z*, 0), (0, 0), (z*, 0) go to +-1.079038 with u_hat, all to (0, 0) with u (see
-    # constrain_u's hand computation).
-    points = torch.tensor([[-FOLD_ROOT, 0.0], [0.0, 0.0], [FOLD_ROOT, 0.0]])
-    image = FOLD_ROOT * (1 + _CONSTRAIN_M[0] / 2)  # m(-2) = -0.873072
-    want_z = torch.tensor([[-image, 0.0], [0.0, 0.0], [image, 0.0]])
-    z_fold, _ = _chain(m, fn, points, torch.zeros(3), torch.tensor([_FOLD_U]), torch.tensor([_FOLD_W]),
-                       torch.zeros(1), "for the folding flow", layout_hint)
-    if not close(z_fold, want_z, atol=1e-3):
-        cause = "each flow uses u_hat = constrain_u(u[..., k, :], w[..., k, :]) in place of u."
-        if z_fold.abs().max() < 1e-3:
-            cause = ("all three points went to (0, 0): the flow folded the plane, so u was used as it is. Use "
-                     "u_hat = constrain_u(u[..., k, :], w[..., k, :]) in planar_flow, which keeps each flow "
-                     "invertible (w^T u_hat > -1).")
-        fail(m, f"with u = (-2, 0), w = (1, 0), b = 0 (w^T u = -2) the points {show(points)} should go to "
-                f"{show(want_z)} (u_hat = (-0.873, 0)), got {show(z_fold)}; {cause}")
-
-    # K = 3 flows are the same as three chains of one flow each, in order (z carried, log-dets summed).
-    n, d, k = 5, 2, 3
-    z0, log_q0 = torch.randn(n, d, generator=gen), torch.randn(n, generator=gen) - 2
-    u, w, b = torch.randn(k, d, generator=gen), torch.randn(k, d, generator=gen), torch.randn(k, generator=gen)
-    z_k, log_q = _chain(m, fn, z0, log_q0, u, w, b, "for K = 3 flows", layout_hint)
-
-    def one(z, lq, i):
-        return _chain(m, fn, z, lq, u[i:i + 1], w[i:i + 1], b[i:i + 1], "for K = 1 flow", layout_hint)
-
-    steps = [(z0, log_q0)]
-    for i in range(k):
-        steps.append(one(*steps[-1], i))
-    want_z, want_q = steps[-1]
-    if not close(z_k, want_z, atol=1e-4):
-        backwards = (z0, log_q0)
-        for i in reversed(range(k)):
-            backwards = one(*backwards, i)
-        if close(z_k, backwards[0], atol=1e-4):
-            cause = ("the flows were applied in reverse order: flow 0 comes first, z_1 = f_0(z0), ..., "
-                     "z_K = f_{K-1}(z_{K-1}).")
-        elif close(z_k, one(z0, log_q0, k - 1)[0], atol=1e-4):
-            cause = ("z_K is the last flow applied to z0: each flow was fed z0. Feed each flow the previous "
-                     "flow's output, z = planar_flow(z, ...)[0], and return the last z.")
-        else:
-            cause = "z_k = f_{k-1}(z_{k-1}) for k = 1..K, each flow with its own u[..., k, :], w[..., k, :], b[..., k]."
-        fail(m, f"with K = 3 flows expected z_K = {show(want_z)} (flow 0, then 1, then 2, each as a chain of one "
-                f"flow), got {show(z_k)}; {cause}")
-    if not close(log_q, want_q, atol=1e-4):
-        last = log_q0 - (steps[-2][1] - steps[-1][1])
-        cause = "subtract every flow's log-det from log_q0."
-        if close(log_q, last, atol=1e-4):
-            cause = ("only the last flow's log-det is kept: inside the loop each flow's log-det must come off "
-                     "the running log-density (which starts at log_q0), not off log_q0 again.")
-        fail(m, f"with K = 3 flows expected log_q_K = log_q0 - the three log-dets = {show(want_q)}, got "
-                f"{show(log_q)}; {cause}")
-
-    # Part 2's layout: a flow per frame, z0 (B, T, D), u, w (B, T, K, D), b (B, T, K); each frame
-    # with its own parameters alone must give the same.
-    z0, log_q0 = torch.randn(2, 3, 4, generator=gen), torch.randn(2, 3, generator=gen)
-    u, w = torch.randn(2, 3, 2, 4, generator=gen), torch.randn(2, 3, 2, 4, generator=gen)
-    b = torch.randn(2, 3, 2, generator=gen)
-    z_k, log_q = _chain(m, fn, z0, log_q0, u, w, b, "for z0 (2, 3, 4), u, w (2, 3, K = 2, 4), b (2, 3, 2)",
-                        layout_hint)
-    for i, j in ((0, 0), (1, 2), (0, 1)):
-        z_one, q_one = _chain(m, fn, z0[i, j][None], log_q0[i, j][None], u[i, j], w[i, j], b[i, j],
-                              "for one frame", layout_hint)
-        if not (close(z_k[i, j], z_one[0]) and close(log_q[i, j], q_one[0])):
-            fail(m, f"frame ({i}, {j}) of a (2, 3) batch of frames, each with its own K = 2 flows, differs from "
-                    "the same frame alone. " + layout_hint)
-
-    # Gradients reach z0, log_q0, u, w and b.
-    leaves = {"z0": z0.clone().requires_grad_(), "log_q0": log_q0.clone().requires_grad_(),
-              "u": u.clone().requires_grad_(), "w": w.clone().requires_grad_(), "b": b.clone().requires_grad_()}
-    out = call(m, fn, *leaves.values())
-    backward(m, out[0].sum() + out[1].sum(), "z_K and log_q_K")
-    missing = without_gradient(leaves)
-    if missing:
-        fail(m, f"no gradient reaches {missing} through z_K and log_q_K: no .detach(), .item(), numpy or "
-                "in-place writes into a preallocated tensor on the way.")
-
-    # K = 0 (part 2's plain VAE): nothing changes.
-    z0, log_q0 = torch.randn(4, 3, generator=gen), torch.randn(4, generator=gen)
-    z_k, log_q = _chain(m, fn, z0, log_q0, torch.zeros(0, 3), torch.zeros(0, 3), torch.zeros(0),
-                        "for K = 0 flows (u of shape (0, D))",
-                        "With K = 0 flows the loop runs no step and (z0, log_q0) come back unchanged.")
-    if not (close(z_k, z0) and close(log_q, log_q0)):
-        fail(m, "with K = 0 flows (u, w of shape (0, D), b (0,)) flow_chain should return z0 and log_q0 unchanged.")
-    passed(m, "K constrained flows in order, ln q_K = ln q0 - sum of ln|det| (autograd's Jacobian), a flow per "
-              "frame, gradients reach every input, K = 0 is the identity")
-
-
-
-# --- 4. free_energy ---------------------------------------------------------------------------
-
-# By hand: log_q = (-1, -2.5, 0.5, -3), log_p = (-2, -1, -0.5, -6); log_q - log_p = (1, -1.5, 1, 3),
-# whose mean is 3.5 / 4 = 0.875. The typical mistakes give: log_p - log_q, -0.875; the sum, 3.5;
-# the mean of exp(log_q - log_p), (e + e^-1.5 + e + e^3) / 4 = 6.436308.
-_FE_LOG_Q = (-1.0, -2.5, 0.5, -3.0)
-_FE_LOG_P = (-2.0, -1.0, -0.5, -6.0)
-_FE_WANT = 0.875
-
-
-def _free_energy(m: str, fn: Callable, log_q, log_p, what: str) -> float:
-    out = call(m, fn, log_q.clone(), log_p.clone())
-    if isinstance(out, torch.Tensor) and out.dim() > 0 and out.numel() > 1:
-        fail(m, f"F {what} should be a single number (a 0-d tensor), got shape {tuple(out.shape)}: average over "
-                "ALL samples, .mean() without a dim.")
-    return checked_tensor(m, f"F {what}", out, (), "F is one number, a 0-d tensor: .mean() over all samples.").item()
-
-
-@own_random_state
-def check_free_energy(fn: Callable) -> None:
-    """free_energy(log_q, log_p) -> 0-d F = mean(log_q - log_p) over all samples."""
-    m = "free_energy"
-    log_q, log_p = torch.tensor(_FE_LOG_Q), torch.tensor(_FE_LOG_P)
-    got = _free_energy(m, fn, log_q, log_p, "for 4 samples")
-    if not math.isclose(got, _FE_WANT, rel_tol=1e-5, abs_tol=1e-6):
-        cause = next((c for v, c in (
-            (-_FE_WANT, ("the sign is flipped: F = E_q[ln q - ln p], what q gives up to match p (eq. 15), not "
-                         "ln p - ln q.")),
-            (4 * _FE_WANT, "it is the sum over the 4 samples: F is an expectation, the MEAN over samples."),
-            (6.436308, "it is the mean of exp(log_q - log_p): F is the mean of the log-ratio itself."),
-        ) if math.isclose(got, v, rel_tol=1e-5)), "F = mean over samples of (log_q - log_p).")
-        fail(m, f"for log_q = {list(_FE_LOG_Q)} and log_p = {list(_FE_LOG_P)} (log_q - log_p = 1, -1.5, 1, 3) "
-                f"expected F = 3.5 / 4 = {_FE_WANT}, got {got:.6f}; {cause}")
-
-    # The bound is reached when q = p / Z: then log_q - log_p = -ln Z everywhere, F = -ln Z (here ln Z = 2).
-    gen = torch.Generator().manual_seed(43)
-    log_q = torch.randn(2, 3, generator=gen) - 3
-    got = _free_energy(m, fn, log_q, log_q + 2.0, "for (2, 3) samples")
-    if not math.isclose(got, -2.0, rel_tol=1e-5, abs_tol=1e-5):
-        fail(m, f"for log_p = log_q + 2 on (2, 3) samples (q = p / Z with ln Z = 2) expected F = -ln Z = -2, got "
-                f"{got:.6f}: average over every sample of every dimension.")
-
-    # Gradients reach both (in part 2, log_p depends on the decoder).
-    leaves = {"log_q": log_q.clone().requires_grad_(), "log_p": (log_q + 1).requires_grad_()}
-    out = call(m, fn, leaves["log_q"], leaves["log_p"])
-    loss_reaches(m, out, leaves)
-    passed(m, "F = mean(log_q - log_p), -ln Z when q = p / Z, gradients reach both")

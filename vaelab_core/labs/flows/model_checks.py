@@ -4,8 +4,8 @@
 After each method the notebook's locked cell calls `check_flow_inference(FlowVAE)` or
 `check_flow_loss(FlowVAE)` with the class: the check builds fresh models with
 FlowVAE(n_flows=...); given an instance, it uses its class and leaves it alone. Same rules as
-`flow_checks` (the 2-D flows, beside this module), whose comparisons and autograd Jacobians these
-checks share: NO reference implementation; hand-built cases (a posterior set to mean 1/2 and
+`flow_checks` (the 2-D flows, beside this module), whose comparisons and autograd Jacobians
+(`jacobians`) these checks share: NO reference implementation; hand-built cases (a posterior set to mean 1/2 and
 log-variance ln 4, whose log-density is a sum of constants; lab 1's recon at x = 2 and
 eta = ln 4); properties (kl moves one for one with log q_K, each frame alone gives the same,
 gradients reach every layer); and ln q_K(z_K) + ln|det dz_K/dz0|, the Jacobian of the student's
@@ -26,7 +26,7 @@ from torch import nn
 from vaelab_core import spec
 from vaelab_core.checking import (SelfCheckFailed, backward, call, checked_tensor, close, fail, loss_reaches,
                                   loss_terms, own_random_state, passed, recon_mistake, show)
-from vaelab_core.labs.flows.flow_checks import _first, _jacobian_blocks, _log_abs_det, _near
+from vaelab_core.labs.flows.jacobians import first_match, jacobian_blocks, log_abs_det, near
 
 __all__ = ["SelfCheckFailed", "check_flow_inference", "check_flow_loss"]
 
@@ -176,11 +176,11 @@ def check_flow_inference(model_class) -> None:
     if not out.requires_grad:
         fail(m, "z_K is cut from the graph of z0 (.detach(), .data, torch.no_grad() or numpy on the way): the "
                 "flows must stay differentiable.")
-    log_det = _log_abs_det(_jacobian_blocks(m, z_k_of, z0))
+    log_det = log_abs_det(jacobian_blocks(m, z_k_of, z0))
     implied = log_q.double() + log_det  # = ln q0(z0) when log_q_K = ln q0(z0) - sum of log-dets
     want = z_dim * _LOG_Q0_PER_DIM
-    if not _near(implied, [want, want], atol=1e-3):
-        cause = _first(implied, [
+    if not near(implied, [want, want], atol=1e-3):
+        cause = first_match(implied, [
             ([z_dim * _LOG_Q0_NO_LOGVAR] * 2, ("log_q0 is missing the logvar term: ln N(z0; mean, exp(logvar)) = "
                                                "-1/2 sum (ln 2 pi + logvar + (z0 - mean)^2 / exp(logvar)).")),
             ([z_dim * _LOG_Q0_NO_2PI] * 2, ("log_q0 is missing the constant ln(2 pi) of each dimension: -1/2 sum "
@@ -212,7 +212,7 @@ def check_flow_inference(model_class) -> None:
     plain.reparametrization = fixed_sample
     state["z0"] = torch.full((2, z_dim), _INF_Z0)
     _, z_k, log_q, _, _ = _inference(m, plain, xs, "with n_flows = 0")
-    if not (close(z_k, state["z0"]) and _near(log_q, [want, want], atol=1e-3)):
+    if not (close(z_k, state["z0"]) and near(log_q, [want, want], atol=1e-3)):
         fail(m, f"with n_flows = 0, z_K should be z0 and log_q_K = ln q0(z0) = {want:.4f}; got z_K "
                 f"{'= z0' if close(z_k, state['z0']) else '!= z0'} and log_q_K = {show(log_q, 4)}.")
     passed(m, "z0 from reparametrization through the flows, ln q_K(z_K) = ln q0(z0) - ln|det dz_K/dz0| "

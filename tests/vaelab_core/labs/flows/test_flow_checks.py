@@ -1,4 +1,4 @@
-"""The flows lab's self-checks (flow_checks, model_checks) pass correct code and catch the typical mistakes.
+"""The flows lab's self-checks (flow_checks, chain_checks, model_checks) pass correct code and catch the typical mistakes.
 
 The correct implementations below are the tests' reference oracle: they live here, never in
 `vaelab_core`, which students have installed. Each mistake is a small mutation of one of them.
@@ -18,7 +18,7 @@ from torch import nn
 
 from vaelab_core import spec
 from vaelab_core.checking import SelfCheckFailed
-from vaelab_core.labs.flows import flow_checks, model_checks
+from vaelab_core.labs.flows import chain_checks, flow_checks, model_checks
 from vaelab_core.model import SpeechVAEBase
 
 LOG_2PI = math.log(2 * math.pi)
@@ -180,8 +180,8 @@ FUNCTIONS = {
 CHECKS = {
     "planar_flow": flow_checks.check_planar_flow,
     "constrain_u": flow_checks.check_constrain_u,
-    "flow_chain": flow_checks.check_flow_chain,
-    "free_energy": flow_checks.check_free_energy,
+    "flow_chain": chain_checks.check_flow_chain,
+    "free_energy": chain_checks.check_free_energy,
     "inference": model_checks.check_flow_inference,
     "get_loss": model_checks.check_flow_loss,
 }
@@ -532,9 +532,9 @@ def test_the_hand_computed_constraint_and_fold_match_the_oracle():
 
 
 def test_the_hand_computed_free_energy_and_densities_match_the_oracle():
-    log_q = torch.tensor(flow_checks._FE_LOG_Q, dtype=torch.float64)
-    log_p = torch.tensor(flow_checks._FE_LOG_P, dtype=torch.float64)
-    assert free_energy(log_q, log_p).item() == pytest.approx(flow_checks._FE_WANT)
+    log_q = torch.tensor(chain_checks._FE_LOG_Q, dtype=torch.float64)
+    log_p = torch.tensor(chain_checks._FE_LOG_P, dtype=torch.float64)
+    assert free_energy(log_q, log_p).item() == pytest.approx(chain_checks._FE_WANT)
     assert free_energy_mean_exp(log_q, log_p).item() == pytest.approx(6.436308, rel=1e-6)
     normal = torch.distributions.Normal(torch.tensor(0.5, dtype=torch.float64), 2.0)
     assert normal.log_prob(torch.tensor(2.5, dtype=torch.float64)).item() == pytest.approx(model_checks._LOG_Q0_PER_DIM)
@@ -556,7 +556,7 @@ def test_the_folding_example_shows_three_points_on_one(capsys):
 
 def test_a_failure_renders_without_a_traceback():
     with pytest.raises(SelfCheckFailed) as failure:
-        flow_checks.check_free_energy(free_energy_sign)
+        chain_checks.check_free_energy(free_energy_sign)
     lines = failure.value._render_traceback_()
     assert lines[0].endswith("check of free_energy() failed\x1b[0m")
     assert not any("Traceback" in line for line in lines)
