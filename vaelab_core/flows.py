@@ -29,16 +29,12 @@ WINDOW = 4.0
 LOG_2PI = math.log(2 * math.pi)
 
 
-# Each energy is written with as few tensor operations as it takes: part 1 evaluates the four of
-# them, forward and backward, at every one of its 3,000 steps, on small batches whose time goes
-# to dispatching operations rather than to arithmetic.
-
 def _w1(z: torch.Tensor) -> torch.Tensor:
-    return torch.sin((math.pi / 2) * z[..., 0])  # sin(2 pi z1 / 4)
+    return torch.sin(2 * math.pi * z[..., 0] / 4)
 
 
 def _w2(z: torch.Tensor) -> torch.Tensor:
-    return 3 * torch.exp((-0.5 / 0.6 ** 2) * (z[..., 0] - 1) ** 2)
+    return 3 * torch.exp(-0.5 * ((z[..., 0] - 1) / 0.6) ** 2)
 
 
 def _w3(z: torch.Tensor) -> torch.Tensor:
@@ -47,30 +43,29 @@ def _w3(z: torch.Tensor) -> torch.Tensor:
 
 def _wall(z: torch.Tensor) -> torch.Tensor:
     """0 inside |z1| <= 4, rising steeply outside (see `energy`)."""
-    return (0.5 / 0.2 ** 2) * torch.relu(z[..., 0].abs() - WINDOW) ** 2
+    return 0.5 * (torch.relu(z[..., 0].abs() - WINDOW) / 0.2) ** 2
 
 
 def _u1(z: torch.Tensor) -> torch.Tensor:
-    ring = (0.5 / 0.4 ** 2) * (z.norm(dim=-1) - 2) ** 2
-    z1 = z[..., 0]
-    modes = (-0.5 / 0.6 ** 2) * torch.stack([z1 - 2, z1 + 2]) ** 2
+    ring = 0.5 * ((z.norm(dim=-1) - 2) / 0.4) ** 2
+    modes = torch.stack([-0.5 * ((z[..., 0] - 2) / 0.6) ** 2, -0.5 * ((z[..., 0] + 2) / 0.6) ** 2])
     return ring - torch.logsumexp(modes, dim=0)
 
 
 def _u2(z: torch.Tensor) -> torch.Tensor:
-    return (0.5 / 0.4 ** 2) * (z[..., 1] - _w1(z)) ** 2 + _wall(z)
+    return 0.5 * ((z[..., 1] - _w1(z)) / 0.4) ** 2 + _wall(z)
 
 
 def _u3(z: torch.Tensor) -> torch.Tensor:
-    wave = z[..., 1] - _w1(z)
-    branches = (-0.5 / 0.35 ** 2) * torch.stack([wave, wave + _w2(z)]) ** 2
-    return _wall(z) - torch.logsumexp(branches, dim=0)
+    branches = torch.stack([-0.5 * ((z[..., 1] - _w1(z)) / 0.35) ** 2,
+                            -0.5 * ((z[..., 1] - _w1(z) + _w2(z)) / 0.35) ** 2])
+    return -torch.logsumexp(branches, dim=0) + _wall(z)
 
 
 def _u4(z: torch.Tensor) -> torch.Tensor:
-    wave = z[..., 1] - _w1(z)
-    branches = torch.stack([(-0.5 / 0.4 ** 2) * wave ** 2, (-0.5 / 0.35 ** 2) * (wave + _w3(z)) ** 2])
-    return _wall(z) - torch.logsumexp(branches, dim=0)
+    branches = torch.stack([-0.5 * ((z[..., 1] - _w1(z)) / 0.4) ** 2,
+                            -0.5 * ((z[..., 1] - _w1(z) + _w3(z)) / 0.35) ** 2])
+    return -torch.logsumexp(branches, dim=0) + _wall(z)
 
 
 _ENERGIES = {"U1": _u1, "U2": _u2, "U3": _u3, "U4": _u4}
@@ -153,7 +148,7 @@ def fit_densities(n_flows: int, flow_chain: Callable, free_energy: Callable,
     u = (config.init_scale * torch.randn(*shape, 2, generator=generator)).requires_grad_()
     w = (config.init_scale * torch.randn(*shape, 2, generator=generator)).requires_grad_()
     b = torch.zeros(shape, requires_grad=True)
-    optimizer = torch.optim.Adam([u, w, b], lr=config.lr, fused=True)  # one kernel per step, not one per tensor and term
+    optimizer = torch.optim.Adam([u, w, b], lr=config.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps)
     energies = [energy(name) for name in targets]
     history = torch.empty(len(targets), config.steps)
