@@ -22,7 +22,7 @@ from grader.workflow.feedback import secret_lines, visible_text
 from tests.grader.course_helpers import exported_scores
 from tests.grader.band_margins import scores_with_moved_bands
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.courses]
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,7 @@ def demo_two_labs(tmp_path_factory, module_home):
 
 
 @pytest.mark.slow
+@pytest.mark.courses
 def test_demo_runs_the_solution_notebook_and_writes_its_results(demo_two_labs):
     assert demo_two_labs["code"] == 0
     out = demo_two_labs["out"] / "vae_speech"
@@ -69,6 +70,7 @@ def test_demo_runs_the_solution_notebook_and_writes_its_results(demo_two_labs):
 
 
 @pytest.mark.slow
+@pytest.mark.courses
 def test_demo_grades_three_examples_end_to_end_with_bands_from_its_own_run(demo_two_labs):
     assert demo_two_labs["code"] == 0
     out = demo_two_labs["out"] / "synth"

@@ -42,7 +42,7 @@ from grader.workflow.feedback import visible_text
 from tests.grader.course_helpers import copy_course
 from tests.grader.headless_browser import Browser, artifacts_folder, chromium, require_chromium
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.courses]
 
 #: The example whose written answers are graded through the page: a correct model whose notebook
 #: shortens the training, so its autograded parts show points and failures, and regrading it

@@ -22,7 +22,7 @@ from grader.engine.inputs import GradingInputs
 from grader.engine.sandbox import bwrap_binary
 from grader.engine.view import GRADER_DIR
 
-pytestmark = [pytest.mark.slow,
+pytestmark = [pytest.mark.slow, pytest.mark.courses,
               pytest.mark.skipif(not sys.platform.startswith("linux") or bwrap_binary() is None,
                                  reason="the sandbox needs Linux and bubblewrap")]
 

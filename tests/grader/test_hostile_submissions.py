@@ -23,7 +23,7 @@ from grader.engine.sandbox import bwrap_binary
 from tests.grader.course_helpers import copy_course
 from tests.grader.hostile_corpus import Case, cases, make_notebook, write_zip
 
-pytestmark = [pytest.mark.slow,
+pytestmark = [pytest.mark.slow, pytest.mark.courses,
               pytest.mark.skipif(not sys.platform.startswith("linux") or bwrap_binary() is None,
                                  reason="the sandbox needs Linux and bubblewrap")]
 

@@ -22,7 +22,7 @@ from tests.grader.course_helpers import assert_feedback_shows_no_solution_line, 
 from tests.grader.band_margins import scores_with_moved_bands
 from vaelab_core.errors import VaelabError
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.courses]
 
 
 @pytest.fixture(scope="module")

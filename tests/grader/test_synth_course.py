@@ -15,7 +15,7 @@ from grader.kit.example_submissions import expected_scores
 from tests.grader.band_margins import scores_with_moved_bands
 from tests.grader.course_helpers import assert_feedback_shows_no_solution_line, exported_scores
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.courses]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,59 @@
+"""Run the whole suite as two pytest processes side by side: the README's test command.
+
+    python tests/side_by_side.py [pytest options and paths, given to both]
+
+The course tests (marker `courses`: each lab's course graded end to end in real kernels, two
+at a time, plus the tests that share those courses) take most of a run, and keep both cores of
+a 2-core machine busy while they grade; between gradings one process sets a course up, releases
+it or drives the browser, and the other core waits. The rest of the suite (no course, about 800
+tests) runs beside them, on one thread (its torch, and any kernel it starts): measured on the
+2-core VM it fills those gaps without slowing the courses by as much as it saves.
+
+The course tests print as they run; the others' report follows when both have finished. The exit
+status is the first failure's (0 when both pass; a process that selects no test counts as a
+pass). `python -m pytest` still runs everything in one process, as do the usual `-m`, `-k` and
+paths there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: pytest's exit status when a selection holds no test (the other process may hold them all)
+NO_TESTS = 5
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def main(argv: list[str]) -> int:
+    pytest = [sys.executable, "-m", "pytest"]
+    one_thread = {**os.environ, **dict.fromkeys(THREAD_VARIABLES, "1")}
+    with tempfile.TemporaryDirectory(prefix="vaelab-tests-") as tmp:
+        rest_log = Path(tmp) / "rest.log"
+        with open(rest_log, "w", encoding="utf-8") as log:
+            rest = subprocess.Popen([*pytest, "-m", "not courses", "-p", "no:cacheprovider", *argv], cwd=ROOT,
+                                    env=one_thread, stdout=log, stderr=subprocess.STDOUT)
+            print("tests: the course tests here; the rest of the suite beside them on one thread "
+                  f"(its report follows at the end; pid {rest.pid})", flush=True)
+            courses = subprocess.run([*pytest, "-m", "courses", *argv], cwd=ROOT).returncode
+            rest_status = rest.wait()
+        print("\n" + "=" * 30 + " the rest of the suite, run beside the course tests " + "=" * 30, flush=True)
+        sys.stdout.write(rest_log.read_text(encoding="utf-8", errors="replace"))
+    return combined_status(courses, rest_status)
+
+
+def combined_status(courses: int, rest: int) -> int:
+    """The suite's exit status from the two processes' (pytest's codes): the course tests'
+    failure first, then the rest's; a process that selected no test passes unless neither ran one."""
+    if courses == NO_TESTS and rest == NO_TESTS:
+        return NO_TESTS
+    failures = [status for status in (courses, rest) if status not in (0, NO_TESTS)]
+    return failures[0] if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
