@@ -11,8 +11,8 @@ tests) runs beside them, on one thread (its torch, and any kernel it starts): me
 
 The course tests print as they run; the others' report follows when both have finished. The exit
 status is the first failure's (0 when both pass; a process that selects no test counts as a
-pass). `python -m pytest` still runs everything in one process, as do the usual `-m`, `-k` and
-paths there.
+pass). A marker expression given (`-m "not slow"`) narrows both selections. `python -m pytest`
+still runs everything in one process.
 """
 
 from __future__ import annotations
@@ -29,17 +29,33 @@ NO_TESTS = 5
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
+def split_markers(argv: list[str]) -> tuple[list[str], str | None]:
+    """`argv` without its `-m EXPR` options, and EXPR (the last one given, as pytest takes it)."""
+    rest, expression = [], None
+    arguments = iter(argv)
+    for argument in arguments:
+        if argument == "-m":
+            expression = next(arguments, None)
+        elif argument.startswith("-m") and len(argument) > 2:
+            expression = argument[2:].lstrip("=")
+        else:
+            rest.append(argument)
+    return rest, expression
+
+
 def main(argv: list[str]) -> int:
     pytest = [sys.executable, "-m", "pytest"]
+    argv, chosen = split_markers(argv)  # a marker expression given is kept in both selections
+    within = f" and ({chosen})" if chosen else ""
     one_thread = {**os.environ, **dict.fromkeys(THREAD_VARIABLES, "1")}
     with tempfile.TemporaryDirectory(prefix="vaelab-tests-") as tmp:
         rest_log = Path(tmp) / "rest.log"
         with open(rest_log, "w", encoding="utf-8") as log:
-            rest = subprocess.Popen([*pytest, "-m", "not courses", "-p", "no:cacheprovider", *argv], cwd=ROOT,
+            rest = subprocess.Popen([*pytest, "-m", f"not courses{within}", "-p", "no:cacheprovider", *argv], cwd=ROOT,
                                     env=one_thread, stdout=log, stderr=subprocess.STDOUT)
             print("tests: the course tests here; the rest of the suite beside them on one thread "
                   f"(its report follows at the end; pid {rest.pid})", flush=True)
-            courses = subprocess.run([*pytest, "-m", "courses", *argv], cwd=ROOT).returncode
+            courses = subprocess.run([*pytest, "-m", f"courses{within}", *argv], cwd=ROOT).returncode
             rest_status = rest.wait()
         print("\n" + "=" * 30 + " the rest of the suite, run beside the course tests " + "=" * 30, flush=True)
         sys.stdout.write(rest_log.read_text(encoding="utf-8", errors="replace"))

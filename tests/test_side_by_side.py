@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.side_by_side import NO_TESTS, combined_status
+from tests.side_by_side import NO_TESTS, combined_status, split_markers
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -18,6 +18,12 @@ def test_the_status_is_the_first_failure_and_an_empty_selection_passes():
     assert combined_status(1, 0) == 1 and combined_status(0, 1) == 1
     assert combined_status(2, 1) == 2  # the course tests' failure first
     assert combined_status(NO_TESTS, NO_TESTS) == NO_TESTS
+
+
+def test_a_marker_expression_given_narrows_both_selections():
+    assert split_markers(["-q", "-m", "not slow", "tests/grader"]) == (["-q", "tests/grader"], "not slow")
+    assert split_markers(["-mspeech"]) == ([], "speech")
+    assert split_markers(["-x"]) == (["-x"], None)
 
 
 def test_both_processes_run_and_a_failure_beside_the_courses_fails_the_run(tmp_path):
