@@ -6,8 +6,8 @@ The course tests (marker `courses`: each lab's course graded end to end in real 
 at a time, plus the tests that share those courses) take most of a run, and keep both cores of
 a 2-core machine busy while they grade; between gradings one process sets a course up, releases
 it or drives the browser, and the other core waits. The rest of the suite (no course, about 800
-tests) runs beside them, on one thread (its torch, and any kernel it starts): measured on the
-2-core VM it fills those gaps without slowing the courses by as much as it saves.
+tests) runs beside them, on one thread (its torch, and any kernel it starts) and at a lower
+priority, so that it takes the cores the courses leave idle rather than slowing them down.
 
 The course tests print as they run; the others' report follows when both have finished. The exit
 status is the first failure's (0 when both pass; a process that selects no test counts as a
@@ -27,6 +27,16 @@ ROOT = Path(__file__).resolve().parents[1]
 #: pytest's exit status when a selection holds no test (the other process may hold them all)
 NO_TESTS = 5
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+#: the rest's scheduling priority (see _lower_priority)
+NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """In the rest's process before it starts: yield the cores to the course tests while they grade,
+    take what they leave idle. Nice 10, not 19: a test with a timeout must still move while two
+    kernels are busy (about a tenth of a core against each)."""
+    if hasattr(os, "nice"):
+        os.nice(NICENESS)
 
 
 def split_markers(argv: list[str]) -> tuple[list[str], str | None]:
@@ -52,7 +62,7 @@ def main(argv: list[str]) -> int:
         rest_log = Path(tmp) / "rest.log"
         with open(rest_log, "w", encoding="utf-8") as log:
             rest = subprocess.Popen([*pytest, "-m", f"not courses{within}", "-p", "no:cacheprovider", *argv], cwd=ROOT,
-                                    env=one_thread, stdout=log, stderr=subprocess.STDOUT)
+                                    env=one_thread, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_lower_priority)
             print("tests: the course tests here; the rest of the suite beside them on one thread "
                   f"(its report follows at the end; pid {rest.pid})", flush=True)
             courses = subprocess.run([*pytest, "-m", f"courses{within}", *argv], cwd=ROOT).returncode

@@ -36,8 +36,9 @@ def test_both_processes_run_and_a_failure_beside_the_courses_fails_the_run(tmp_p
         def test_a_course():
             pass
 
-        def test_beside_on_one_thread():
+        def test_beside_on_one_thread_at_a_lower_priority():
             assert os.environ["OMP_NUM_THREADS"] == "1"
+            assert os.nice(0) >= 10
             assert False, "the failure beside the courses"
     '''))
     run = subprocess.run([sys.executable, str(REPO / "tests" / "side_by_side.py"), str(tmp_path), "-q",
