@@ -279,3 +279,14 @@ def test_a_models_step_schedule_sees_the_share_of_training_done():
     assert seen == pytest.approx([k / steps for k in range(steps)])
     evaluate(new_model(Scheduled, 0), data)
     assert len(seen) == steps  # evaluation runs no schedule
+
+
+def test_tqdm_disable_hides_the_bar_even_when_progress_is_on(monkeypatch, capsys):
+    """A graded kernel sets TQDM_DISABLE=1: no bar, although train shows one by default."""
+    data = random_dataset()
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    train(new_model(Reference, seed=0), data, epochs=1, seed=0)
+    assert "epoch" not in capsys.readouterr().err
+    monkeypatch.delenv("TQDM_DISABLE")
+    train(new_model(Reference, seed=0), data, epochs=1, seed=0)
+    assert "epoch" in capsys.readouterr().err
