@@ -5,11 +5,16 @@
 The course tests (marker `courses`: each lab's course graded end to end in real kernels, two
 at a time, plus the tests that share those courses) take most of a run, and keep both cores of
 a 2-core machine busy while they grade; between gradings one process sets a course up, releases
-it or drives the browser, and the other core waits. The rest of the suite (no course, about 800
+it or drives the browser, and the other core waits. The rest of the suite (no course, about 850
 tests) runs beside them, on one thread (its torch, and any kernel it starts) and at a lower
-priority. Measured on the 2-core VM: the suite took 28:37 to 29:41 in all where one process took
-30:19, but the course graded while the rest runs (the first) still got about 130 s slower, at
-nice 0 and nice 10 alike, so the rest costs it more than CPU time; that is not explained yet.
+priority, so that it takes what the courses leave idle.
+
+A lower priority means two things on Linux. Each kernel starts a session of its own, and the
+scheduler first shares the cores between sessions (autogroups), then between the processes of
+one session by their nice values. A rest that is only niced, in the runner's session, still gets
+as much CPU as each grading kernel: measured on the 2-core VM, the first course graded beside it
+was about 130 s slower (at nice 0 and nice 10 alike). So the rest runs in a session of its own
+whose autogroup is niced, and so does every session it starts (its own kernels).
 
 The course tests print as they run; the others' report follows when both have finished. The exit
 status is the first failure's (0 when both pass; a process that selects no test counts as a
@@ -20,9 +25,11 @@ still runs everything in one process.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,11 +41,47 @@ NICENESS = 10
 
 
 def _lower_priority() -> None:
-    """In the rest's process before it starts: yield the cores to the course tests while they grade,
-    take what they leave idle. Nice 10, not 19: a test with a timeout must still move while two
-    kernels are busy (about a tenth of a core against each)."""
+    """In the rest's process before it starts (in its own session): yield the cores to the course
+    tests while they grade, take what they leave idle. Nice 10, not 19: a test with a timeout must
+    still move while two kernels are busy (about a tenth of a core against each)."""
     if hasattr(os, "nice"):
         os.nice(NICENESS)
+    _nice_autogroup("self")
+
+
+def _nice_autogroup(pid: str) -> None:
+    """Give the autogroup (session) of process `pid` the rest's niceness, where Linux has them."""
+    try:
+        with open(f"/proc/{pid}/autogroup", "r+", encoding="ascii") as group:
+            if group.read().split()[-1] != str(NICENESS):
+                group.write(str(NICENESS))
+    except (OSError, IndexError):
+        pass  # no autogroups here (another system, or the kernel's option off), or the process ended
+
+
+def _descendants(root: int) -> list[int]:
+    """The processes below `root`, from /proc (empty where there is none)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*/stat") if Path("/proc/self/stat").exists() else ():
+        try:
+            stat = entry.read_text()
+        except OSError:
+            continue
+        pid, parent = int(entry.parent.name), int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(parent, []).append(pid)
+    found, todo = [], [root]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
+
+
+def _keep_sessions_niced(root: int, done: threading.Event, every: float = 1.0) -> None:
+    """Until `done`: nice the autogroup of each session the rest starts (its kernels start one each)."""
+    while not done.wait(every):
+        for pid in _descendants(root):
+            _nice_autogroup(str(pid))
 
 
 def split_markers(argv: list[str]) -> tuple[list[str], str | None]:
@@ -64,11 +107,21 @@ def main(argv: list[str]) -> int:
         rest_log = Path(tmp) / "rest.log"
         with open(rest_log, "w", encoding="utf-8") as log:
             rest = subprocess.Popen([*pytest, "-m", f"not courses{within}", "-p", "no:cacheprovider", *argv], cwd=ROOT,
-                                    env=one_thread, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_lower_priority)
+                                    env=one_thread, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True, preexec_fn=_lower_priority)
+            done = threading.Event()
+            threading.Thread(target=_keep_sessions_niced, args=(rest.pid, done), daemon=True).start()
             print("tests: the course tests here; the rest of the suite beside them on one thread "
                   f"(its report follows at the end; pid {rest.pid})", flush=True)
-            courses = subprocess.run([*pytest, "-m", f"courses{within}", *argv], cwd=ROOT).returncode
-            rest_status = rest.wait()
+            try:
+                courses = subprocess.run([*pytest, "-m", f"courses{within}", *argv], cwd=ROOT).returncode
+                rest_status = rest.wait()
+            except KeyboardInterrupt:  # its own session does not get the terminal's Ctrl-C: pass it on
+                os.killpg(rest.pid, signal.SIGINT)
+                rest.wait()
+                raise
+            finally:
+                done.set()
         print("\n" + "=" * 30 + " the rest of the suite, run beside the course tests " + "=" * 30, flush=True)
         sys.stdout.write(rest_log.read_text(encoding="utf-8", errors="replace"))
     return combined_status(courses, rest_status)

@@ -30,7 +30,12 @@ def test_both_processes_run_and_a_failure_beside_the_courses_fails_the_run(tmp_p
     (tmp_path / "conftest.py").write_text("")
     (tmp_path / "test_two.py").write_text(textwrap.dedent('''
         import os
+        import subprocess
+        import sys
         import pytest
+        from pathlib import Path
+
+        GROUP = Path("/proc/self/autogroup")
 
         @pytest.mark.courses
         def test_a_course():
@@ -39,6 +44,12 @@ def test_both_processes_run_and_a_failure_beside_the_courses_fails_the_run(tmp_p
         def test_beside_on_one_thread_at_a_lower_priority():
             assert os.environ["OMP_NUM_THREADS"] == "1"
             assert os.nice(0) >= 10
+            if GROUP.exists():  # Linux: the session's autogroup is niced, and so is a session it starts
+                assert GROUP.read_text().split()[-1] == "10"
+                kernel = subprocess.run([sys.executable, "-c", "import time; time.sleep(2.5); "
+                                         "print(open('/proc/self/autogroup').read())"], start_new_session=True,
+                                        capture_output=True, text=True)
+                assert kernel.stdout.split()[-1] == "10", kernel.stdout
             assert False, "the failure beside the courses"
     '''))
     run = subprocess.run([sys.executable, str(REPO / "tests" / "side_by_side.py"), str(tmp_path), "-q",
