@@ -62,6 +62,9 @@ RULES_OPTIONAL = {
                 "zygote.py's PRELOAD): a library of the lab's notebook whose first import is slow (default: none)"),
     "course_data": (_no_course_data, "course_data(data folder) -> {environment variable: path}: data made for "
                     "the course (default: none)"),
+    "spread_runs": (None, "spread_runs(reference namespace, speakers) -> what make_bands takes as its fourth "
+                    "argument: the runs for the bands' spread that need no record of the reference run, made "
+                    "beside it (default: none; make_bands makes its runs itself)"),
 }
 #: examples.py, the assignment's example submissions, must define these.
 EXAMPLES_REQUIRED = {

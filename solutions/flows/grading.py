@@ -26,6 +26,7 @@ import torch
 
 from grader.engine.judge import Check, centred_band, shown_number, within_band
 from vaelab_core import spec
+from vaelab_core.errors import VaelabError
 from vaelab_core.records import finite_numbers
 
 #: The student's functions, in the notebook's order; FlowVAE's two methods come after them.
@@ -53,6 +54,7 @@ Z = spec.LATENT_DIM
 FLOW_COUNTS = (2, 8, 32)
 FLOW_POSTERIORS = (0, 4, 8)
 BATCH_SIZE = 4  # the notebook's, for part 2's runs of other seeds
+EPOCHS = 20  # the notebook's, for the same runs (make_bands checks the reference ran as many)
 TARGETS = ("U1", "U2", "U3", "U4")
 
 
@@ -437,21 +439,19 @@ JUDGES = {"test_planar_flow": judge_planar_flow, "test_constrain_u": judge_const
 
 # --- bands: from reference runs on the course's data, on the grading machine ----------------
 
-def _flow_vae_spread(vae: dict, flow_vae, speakers: dict, extra_seeds: tuple[int, ...]) -> dict:
-    """{K: {term: [the reference's value, then each extra seed's]}} of part 2's three models
-    (eval total, recon, kl, and the base posterior's KL summed over units), trained as the notebook does."""
+def _flow_vae_spread(flow_vae, speakers: dict, seeds: tuple[int, ...]) -> dict:
+    """{K: {term: [each seed's value]}} of part 2's three models (eval total, recon, kl, and the
+    base posterior's KL summed over units), trained as the notebook does."""
     from vaelab_core import flows
     from vaelab_core.datasets import concat
     from vaelab_core.training import evaluate, new_model, train
 
     joint = concat(speakers["A"], speakers["B"], name="A+B")
-    runs = {str(k): {"total": [vae["eval"][str(k)]["total"]], "recon": [vae["eval"][str(k)]["recon"]],
-                     "kl": [vae["eval"][str(k)]["kl"]], "unit_kl_sum": [float(np.sum(vae["unit_kl"][str(k)]))]}
-            for k in FLOW_POSTERIORS}
-    for seed in extra_seeds:
+    runs = {str(k): {"total": [], "recon": [], "kl": [], "unit_kl_sum": []} for k in FLOW_POSTERIORS}
+    for seed in seeds:
         for k in FLOW_POSTERIORS:
             model = new_model(lambda: flow_vae(n_flows=k), seed=seed)
-            train(model, joint, epochs=vae["epochs"], seed=seed, batch_size=BATCH_SIZE, progress=False)
+            train(model, joint, epochs=EPOCHS, seed=seed, batch_size=BATCH_SIZE, progress=False)
             scores = evaluate(model, joint.eval, seed=seed)
             for name in ("total", "recon", "kl"):
                 runs[str(k)][name].append(scores[name])
@@ -459,42 +459,60 @@ def _flow_vae_spread(vae: dict, flow_vae, speakers: dict, extra_seeds: tuple[int
     return runs
 
 
-def make_bands(records: dict, namespace: dict, speakers: dict, extra_seeds: tuple[int, ...] = (1,)) -> dict:
-    """Bands from the reference notebook's records on the course's data, with each part run
-    again with `extra_seeds` for the spread (the fits of part 1, with the notebook's DensityFit
-    but the seed, and the three models of part 2).
+def spread_runs(namespace: dict, speakers: dict, extra_seeds: tuple[int, ...] = (1,)) -> dict:
+    """Each part run again with `extra_seeds`, for the bands' spread: the fits of part 1 (the
+    notebook's DensityFit but the seed) and the three models of part 2. `vaelab grade bands` runs
+    this beside the reference notebook; `make_bands` puts the reference's own values first.
 
-    A run on another machine, or a correct submission written another way (other operations,
-    other rounding), lands elsewhere in that spread; floors keep a band from shrinking to
-    nothing where the seeds agree closely.
-    """
+    Part 1's fits (small operations, one core) run in a thread beside part 2's training, each on
+    one torch thread. Both are deterministic: the fits draw from their own generators, the
+    training from torch's."""
     from vaelab_core import flows
 
-    densities, vae = records["test_densities"], records["test_flow_vae"]
-    chain, free_energy, flow_vae = namespace["flow_chain"], namespace["free_energy"], namespace["FlowVAE"]
+    chain, free_energy = namespace["flow_chain"], namespace["free_energy"]
 
     def fit_spread() -> dict:
-        free = {t: {str(k): [densities["free_energy"][t][str(k)]] for k in FLOW_COUNTS} for t in TARGETS}
+        free = {t: {str(k): [] for k in FLOW_COUNTS} for t in TARGETS}
         for seed in extra_seeds:
             for k in FLOW_COUNTS:
-                config = flows.DensityFit(steps=densities["steps"], seed=seed)
-                fitted = flows.fit_densities(k, chain, free_energy, config)
+                fitted = flows.fit_densities(k, chain, free_energy, flows.DensityFit(seed=seed))
                 for t, value in flows.final_free_energy(fitted, chain, free_energy).items():
                     free[t][str(k)].append(value)
         return free
 
-    # Part 1's fits (small operations, one core) run in a thread beside part 2's training, each on
-    # one torch thread: about 20 s in all on 2 cores, where one after the other took 33 s. Both are
-    # deterministic: the fits draw from their own generators, the training from torch's.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with ThreadPoolExecutor(max_workers=1) as beside:
             fits = beside.submit(fit_spread)
-            runs = _flow_vae_spread(vae, flow_vae, speakers, extra_seeds)
+            runs = _flow_vae_spread(namespace["FlowVAE"], speakers, extra_seeds)
             free = fits.result()
     finally:
         torch.set_num_threads(threads)
+    return {"steps": flows.DensityFit().steps, "epochs": EPOCHS, "free_energy": free, "flow_vae": runs}
+
+
+def make_bands(records: dict, namespace: dict, speakers: dict, spread: dict) -> dict:
+    """Bands from the reference notebook's records on the course's data and the runs of other
+    seeds (`spread_runs`), the reference's value first in each spread.
+
+    A run on another machine, or a correct submission written another way (other operations,
+    other rounding), lands elsewhere in that spread; floors keep a band from shrinking to
+    nothing where the seeds agree closely.
+    """
+    densities, vae = records["test_densities"], records["test_flow_vae"]
+    made = {"steps": densities["steps"], "epochs": vae["epochs"]}
+    if made != {"steps": spread["steps"], "epochs": spread["epochs"]}:
+        raise VaelabError(f"the reference notebook ran {made['steps']} steps per fit and {made['epochs']} epochs, "
+                          f"the spread runs of solutions/flows/grading.py {spread['steps']} and {spread['epochs']}: "
+                          "make grading.py's EPOCHS and vaelab_core.flows.DensityFit agree with the notebook.")
+    free = {t: {str(k): [densities["free_energy"][t][str(k)], *spread["free_energy"][t][str(k)]]
+                for k in FLOW_COUNTS} for t in TARGETS}
+    reference = {str(k): {"total": vae["eval"][str(k)]["total"], "recon": vae["eval"][str(k)]["recon"],
+                          "kl": vae["eval"][str(k)]["kl"], "unit_kl_sum": float(np.sum(vae["unit_kl"][str(k)]))}
+                 for k in FLOW_POSTERIORS}
+    runs = {k: {term: [value, *spread["flow_vae"][k][term]] for term, value in row.items()}
+            for k, row in reference.items()}
     bands = {"test_densities": {
         # a fit's final free energy varies with the seed by hundredths to tenths of a nat (a fit may
         # catch one arc of U1, or miss a bend); at least 0.6 nat (see judge_densities)

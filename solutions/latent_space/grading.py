@@ -26,6 +26,7 @@ from vaelab_core import spec
 from vaelab_core.checking import kl_mistake, recon_mistake
 from vaelab_core.datasets import SWEEP_FACTORS as FACTORS
 from vaelab_core.labs.latent_space.result_checks import BETA_SETTINGS as SETTINGS
+from vaelab_core.errors import VaelabError
 from vaelab_core.records import finite_numbers
 
 #: nbgrader ids of the notebook cells that define the reference, in execution order.
@@ -40,6 +41,8 @@ METHOD_TESTS = tuple(f"test_{name}" for name in FUNCTIONS)
 RESULT_TESTS = ("test_subspaces", "test_moves", "test_beta", "test_wae")
 #: Cells that train models (timed apart in the grading benchmark).
 TRAINING_CELLS = ("beta_runs", "wae_run")
+#: the notebook's EPOCHS, for the runs of other seeds (make_bands checks the reference ran as many)
+EPOCHS = 30
 #: The student's task, for the bundle's INSTALL.md.
 STUDENT_WORK = """Fill in the eight functions of section 1, each followed by a self-check cell that stops
 with an explanation until the function is right, then run the cells from top to bottom (about a
@@ -504,17 +507,40 @@ def _spread_band(values, floor: float, spreads: float = 4.0) -> list[float]:
     return [float(values.min()) - width, float(values.max()) + width]
 
 
-def make_bands(records: dict, namespace: dict, speakers: dict, extra_seeds: tuple[int, ...] = (1, 2)) -> dict:
-    """Bands from the reference notebook's records on the course's data, plus part 2's runs
-    repeated with other seeds for the spread.
-
-    Part 1 uses no training: the same code on the same sweeps and weights gives the same
-    numbers, so its bands only absorb floating-point differences. Part 2's widths come from the
-    spread over seeds (the notebook's seed 0 and `extra_seeds`), with a floor.
-    """
+def spread_runs(namespace: dict, speakers: dict, extra_seeds: tuple[int, ...] = (1, 2)) -> dict:
+    """Part 2's runs repeated with `extra_seeds` for the bands' spread, as the notebook makes them
+    (its SETTINGS, EPOCHS of training on A+B): they need nothing of the reference run, so `vaelab
+    grade bands` makes them beside it. {"epochs", "beta": {setting: {"recon", "kl", "active"}: [one
+    value per seed]}, "wae": {"recon", "mmd": [...]}}."""
     from vaelab_core.datasets import concat
     from vaelab_core.training import new_model, train
 
+    joint = concat(speakers["A"], speakers["B"], name="A+B")
+    beta_vae, wae_class, active_units = namespace["BetaVAE"], namespace["WAE"], namespace["active_units"]
+    beta = {n: {"recon": [], "kl": [], "active": []} for n in SETTINGS}
+    wae = {"recon": [], "mmd": []}
+    for seed in extra_seeds:
+        for name, setting in namespace["SETTINGS"].items():
+            model = new_model(lambda: beta_vae(**setting), seed=seed)
+            history = train(model, joint, epochs=EPOCHS, seed=seed, progress=False)
+            beta[name]["recon"].append(history["train"]["recon"][-1])
+            beta[name]["kl"].append(history["train"]["kl"][-1])
+            beta[name]["active"].append(active_units(model, joint.train))
+        model = new_model(wae_class, seed=seed)
+        history = train(model, joint, epochs=EPOCHS, seed=seed, progress=False)
+        wae["recon"].append(history["train"]["recon"][-1])
+        wae["mmd"].append(history["train"]["kl"][-1])
+    return {"epochs": EPOCHS, "beta": beta, "wae": wae}
+
+
+def make_bands(records: dict, namespace: dict, speakers: dict, spread: dict) -> dict:
+    """Bands from the reference notebook's records on the course's data, and part 2's runs with
+    other seeds (`spread_runs`), the reference's value first in each spread.
+
+    Part 1 uses no training: the same code on the same sweeps and weights gives the same
+    numbers, so its bands only absorb floating-point differences. Part 2's widths come from the
+    spread over seeds (the notebook's seed 0 and the spread runs'), with a floor.
+    """
     subspaces, moves = records["test_subspaces"], records["test_moves"]
     bands = {"test_subspaces": {"dims": subspaces["dims"], "alignment": subspaces["alignment"],
                                 "alignment_atol": 0.02,
@@ -528,24 +554,17 @@ def make_bands(records: dict, namespace: dict, speakers: dict, extra_seeds: tupl
     bands["test_moves"]["dims"] = {f: subspaces["dims"][f] for f in ("f0", "f1")}
 
     epochs = records["test_beta"]["epochs"]  # the notebook's EPOCHS, the same for the WAE
-    joint = concat(speakers["A"], speakers["B"], name="A+B")
-    beta_vae, wae_class, active_units = namespace["BetaVAE"], namespace["WAE"], namespace["active_units"]
+    if {epochs, records["test_wae"]["epochs"]} != {spread["epochs"]}:
+        raise VaelabError(f"the reference notebook trained {epochs} epochs (the WAE {records['test_wae']['epochs']}), "
+                          f"the spread runs of solutions/latent_space/grading.py {spread['epochs']}: make "
+                          "grading.py's EPOCHS the notebook's.")
     curves, active = records["test_beta"]["curves"], records["test_beta"]["active"]
-    recon = {n: [curves[n]["recon"][-1]] for n in SETTINGS}
-    kl = {n: [curves[n]["kl"][-1]] for n in SETTINGS}
-    units = {n: [active[n]] for n in SETTINGS}
-    wae_recon, wae_mmd = [records["test_wae"]["recon"][-1]], [records["test_wae"]["mmd"][-1]]
-    for seed in extra_seeds:
-        for name, setting in namespace["SETTINGS"].items():
-            model = new_model(lambda: beta_vae(**setting), seed=seed)
-            history = train(model, joint, epochs=epochs, seed=seed, progress=False)
-            recon[name].append(history["train"]["recon"][-1])
-            kl[name].append(history["train"]["kl"][-1])
-            units[name].append(active_units(model, joint.train))
-        model = new_model(wae_class, seed=seed)
-        history = train(model, joint, epochs=epochs, seed=seed, progress=False)
-        wae_recon.append(history["train"]["recon"][-1])
-        wae_mmd.append(history["train"]["kl"][-1])
+    beta = spread["beta"]
+    recon = {n: [curves[n]["recon"][-1], *beta[n]["recon"]] for n in SETTINGS}
+    kl = {n: [curves[n]["kl"][-1], *beta[n]["kl"]] for n in SETTINGS}
+    units = {n: [active[n], *beta[n]["active"]] for n in SETTINGS}
+    wae_recon = [records["test_wae"]["recon"][-1], *spread["wae"]["recon"]]
+    wae_mmd = [records["test_wae"]["mmd"][-1], *spread["wae"]["mmd"]]
     bands["test_beta"] = {
         "recon": {n: _spread_band(v, 0.01 * abs(float(np.mean(v)))) for n, v in recon.items()},
         "kl": {n: _spread_band(v, max(0.5, 0.1 * abs(float(np.mean(v))))) for n, v in kl.items()},

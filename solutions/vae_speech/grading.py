@@ -432,38 +432,45 @@ def _interval(center: float, spread: float, floor: float) -> list[float]:
     return [center - width, center + width]
 
 
-def make_bands(records: dict, namespace: dict, speakers: dict) -> dict:
-    """Bands from the reference notebook's records on the course's data, plus fine-tuning and
-    evaluation repeated with other seeds for the spread of section 2.5.
-
-    Widths come from the spread of reference runs: the five seeds for training (a correct
-    model whose layers are made in another order starts from other weights: it is one more
-    seed), four more fine-tuning seeds for 2.5. A floor keeps a band from shrinking to nothing
-    where runs agree to many digits.
-    """
+def spread_runs(namespace: dict, speakers: dict) -> dict:
+    """The runs for the spread of section 2.5, which need nothing of the reference run (`vaelab
+    grade bands` makes them beside it): the shipped model evaluated with five seeds per speaker,
+    fine-tuned with five seeds on each speaker, and each fine-tuned model evaluated on both."""
     from vaelab_core.checkpoints import load_pretrained
     from vaelab_core.training import evaluate, finetune
 
-    reference = namespace[MODEL_CLASS]
-    finals = np.asarray(records["test_seeds"]["train_total"], dtype=float)[:, -1]
-    kls = np.asarray(records["test_seeds"]["train_kl"], dtype=float)[:, -1]
-    spread, center = float(finals.std()), float(finals.mean())
-    kl_spread, kl_center = float(kls.std()), float(kls.mean())
-    # One run (training) must lie where another seed could: around the seeds, 3 to 4 spreads
-    # wide. A mean over five runs (seeds) varies less: 3 spreads of one run is generous.
-    bands = {"test_training": {"final_train_total": [float(finals.min()) - 3 * max(spread, 0.005 * abs(center)),
-                                                     float(finals.max()) + 3 * max(spread, 0.005 * abs(center))],
-                               # 3 spreads: a posterior with the wrong variance ends 3 to 5 spreads off
-                               "final_train_kl": _interval(kl_center, 3 * kl_spread, 0.05 * abs(kl_center))},
-             "test_seeds": {"final_mean": _interval(center, 3 * spread, 0.01 * abs(center)),
-                            "final_std_max": 6 * spread + 0.005 * abs(center),
-                            "final_kl_mean": _interval(kl_center, 3 * kl_spread, 0.05 * abs(kl_center))}}
-
-    pretrained = load_pretrained(reference())
+    pretrained = load_pretrained(namespace[MODEL_CLASS]())
     pretrained_runs = {s: [evaluate(pretrained, speakers[s], seed=k)["total"] for k in range(5)] for s in "AB"}
     tuned = {s: [finetune(pretrained, speakers[s], epochs=20, seed=k, batch_size=4, progress=False)[0]
                  for k in range(5)] for s in "AB"}
     cross_runs = {m: {d: [evaluate(model, speakers[d])["total"] for model in tuned[m]] for d in "AB"} for m in "AB"}
+    return {"pretrained_eval_seeds": pretrained_runs, "cross_finetune_seeds": cross_runs}
+
+
+def make_bands(records: dict, namespace: dict, speakers: dict, spread: dict) -> dict:
+    """Bands from the reference notebook's records on the course's data, and the fine-tuning
+    and evaluation repeated with other seeds (`spread_runs`) for the spread of section 2.5.
+
+    Widths come from the spread of reference runs: the five seeds for training (a correct
+    model whose layers are made in another order starts from other weights: it is one more
+    seed), five fine-tuning seeds for 2.5. A floor keeps a band from shrinking to nothing
+    where runs agree to many digits.
+    """
+    finals = np.asarray(records["test_seeds"]["train_total"], dtype=float)[:, -1]
+    kls = np.asarray(records["test_seeds"]["train_kl"], dtype=float)[:, -1]
+    seed_spread, center = float(finals.std()), float(finals.mean())
+    kl_spread, kl_center = float(kls.std()), float(kls.mean())
+    # One run (training) must lie where another seed could: around the seeds, 3 to 4 spreads
+    # wide. A mean over five runs (seeds) varies less: 3 spreads of one run is generous.
+    bands = {"test_training": {"final_train_total": [float(finals.min()) - 3 * max(seed_spread, 0.005 * abs(center)),
+                                                     float(finals.max()) + 3 * max(seed_spread, 0.005 * abs(center))],
+                               # 3 spreads: a posterior with the wrong variance ends 3 to 5 spreads off
+                               "final_train_kl": _interval(kl_center, 3 * kl_spread, 0.05 * abs(kl_center))},
+             "test_seeds": {"final_mean": _interval(center, 3 * seed_spread, 0.01 * abs(center)),
+                            "final_std_max": 6 * seed_spread + 0.005 * abs(center),
+                            "final_kl_mean": _interval(kl_center, 3 * kl_spread, 0.05 * abs(kl_center))}}
+
+    pretrained_runs, cross_runs = spread["pretrained_eval_seeds"], spread["cross_finetune_seeds"]
     recorded = records["test_finetune"]
     # Fine-tuning starts from the shipped weights, so a model with a small mistake still lands
     # within a few spreads of the reference (returning (mean, logvar, z), or exp(logvar) as the
