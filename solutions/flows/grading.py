@@ -474,8 +474,7 @@ def spread_runs(namespace: dict, speakers: dict, extra_seeds: tuple[int, ...] = 
     def fit_spread() -> dict:
         free = {t: {str(k): [] for k in FLOW_COUNTS} for t in TARGETS}
         for seed in extra_seeds:
-            for k in FLOW_COUNTS:
-                fitted = flows.fit_densities(k, chain, free_energy, flows.DensityFit(seed=seed))
+            for k, fitted in flows.fit_chains(FLOW_COUNTS, chain, free_energy, flows.DensityFit(seed=seed)).items():
                 for t, value in flows.final_free_energy(fitted, chain, free_energy).items():
                     free[t][str(k)].append(value)
         return free
