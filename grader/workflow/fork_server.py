@@ -111,6 +111,7 @@ def _grading_process(request: dict) -> None:
     """In the forked child: become a grading process, run it, exit with its status. Never returns."""
     status = 1
     try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh interpreter
         os.setsid()
         threads = str(request["threads"])
         os.environ.update({"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads})
@@ -136,6 +137,7 @@ def _grading_process(request: dict) -> None:
 def serve(parent: int) -> None:
     """The server's loop (see the module docstring)."""
     die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the pool's to handle; the server ends with it
     for name in PRELOAD:
         importlib.import_module(name)
     print("ready", flush=True)
