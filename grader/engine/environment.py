@@ -49,3 +49,16 @@ def nbgrader_tools():
             os.environ.pop("PATH", None)
         else:
             os.environ["PATH"] = before
+
+
+@contextlib.contextmanager
+def torch_threads(count: int):
+    """torch's thread count in this process set to `count` while the block runs, then restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

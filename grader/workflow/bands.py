@@ -25,13 +25,12 @@ import platform
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
 
 from grader.course import Course
-from grader.engine.environment import kernel_environment
+from grader.engine.environment import kernel_environment, torch_threads
 from grader.engine.execute import execute_notebook
 from grader.engine.probe import reference_probes
 from grader.stored_bands import StaleBandsError, fingerprint, load_bands, save
@@ -126,16 +125,3 @@ def _run_reference(course: Course, threads: int | None, timeout: int) -> nbforma
     with tempfile.TemporaryDirectory(prefix="vaelab-bands-") as out:
         env = kernel_environment(course.kernel_data(), Path(out), threads)
         return execute_notebook(nbformat.read(course.task.notebook_path, as_version=4), Path(out), env, timeout)
-
-
-@contextmanager
-def torch_threads(count: int):
-    """torch's thread count in this process set to `count` while the block runs, then restored."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

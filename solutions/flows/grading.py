@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from grader.engine.environment import torch_threads
 from grader.engine.judge import Check, centred_band, shown_number, within_band
 from vaelab_core import spec
 from vaelab_core.errors import VaelabError
@@ -479,15 +480,10 @@ def spread_runs(namespace: dict, speakers: dict, extra_seeds: tuple[int, ...] = 
                     free[t][str(k)].append(value)
         return free
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(max_workers=1) as beside:
-            fits = beside.submit(fit_spread)
-            runs = _flow_vae_spread(namespace["FlowVAE"], speakers, extra_seeds)
-            free = fits.result()
-    finally:
-        torch.set_num_threads(threads)
+    with torch_threads(1), ThreadPoolExecutor(max_workers=1) as beside:
+        fits = beside.submit(fit_spread)
+        runs = _flow_vae_spread(namespace["FlowVAE"], speakers, extra_seeds)
+        free = fits.result()
     return {"steps": flows.DensityFit().steps, "epochs": EPOCHS, "free_energy": free, "flow_vae": runs}
 
 
