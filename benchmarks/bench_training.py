@@ -1,23 +1,25 @@
 """Benchmark the training engine against this machine's matrix-multiply rate.
 
-    python benchmarks/bench_training.py [--epochs N] [--threads N] [--notebook]
+    python benchmarks/bench_training.py [--epochs N] [--threads N[,N...]] [--notebook]
 
 Prints, in one run:
-  - the float32 matmul rate of torch on this machine (best of several), for a large square
-    product and for the shape of the model's first layer on one 600-frame batch;
   - the model's FLOPs per frame for one training step: forward + backward ~ 3 x 2 x MACs, the
     MACs counted from the Linear layers of the reference model (element-wise work not counted);
-  - the training rate of `vaelab_core.training.train` in frames/s on random data shaped like the
-    default data (65 train sequences of 150 x 257, the lab's batch size), after a warm-up epoch,
-    best of three runs;
-  - the achieved GFLOP/s and its share of the matmul rate (goal: at least 60 % with the thread
-    count the notebooks use);
+  - for each thread count (default: 1 and torch's default, the notebooks' own):
+    - the float32 matmul rate of torch (best of several), for a large square product and for
+      the shape of the model's first layer on one 600-frame batch;
+    - the training rate of `vaelab_core.training.train` in frames/s on random data shaped like
+      the default data (65 train sequences of 150 x 257, the lab's batch size), after a warm-up
+      epoch, best of three runs;
+    - the achieved GFLOP/s and its share of that thread count's matmul rate (goal: at least
+      60 % with the thread count the notebooks use);
+  - which thread count trained fastest here: the measurement behind a choice of threads on
+    this machine (the training gives the same numbers with either on the 2-core VM);
   - with --notebook, the wall time of the solution notebook executed headless (as `vaelab demo`
     does; builds the built-in Speaker A and B sets first if they are missing).
 
-Everything runs on the CPU with torch's default thread count unless --threads is given. The
-figures are only meaningful on an otherwise idle machine: the load average is printed so that
-a busy machine shows.
+The figures are only meaningful on an otherwise idle machine: the load average is printed so
+that a busy machine shows.
 """
 
 from __future__ import annotations
@@ -106,24 +108,32 @@ def notebook_seconds() -> float:
         return time.perf_counter() - started
 
 
+def thread_counts(text: str | None) -> list[int]:
+    """--threads "1,2" -> [1, 2]; default: 1 and torch's default thread count (the notebooks')."""
+    if text is None:
+        return sorted({1, torch.get_num_threads()})
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise SystemExit(f"--threads takes thread counts of at least 1, separated by commas (got {text!r})")
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10, help="timed epochs (default 10)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--threads", default=None,
+                        help="torch thread counts to measure, e.g. 1,2 (default: 1 and torch's default)")
     parser.add_argument("--notebook", action="store_true", help="also time the solution notebook")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    default_threads = torch.get_num_threads()
+    counts = thread_counts(args.threads)
 
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"machine          {os.cpu_count()} cores, load average {load}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
-
-    rates = {}
-    for name, shape in MATMUL_SHAPES.items():
-        rates[name] = matmul_gflops(*shape)
-        print(f"matmul float32   {name}: {rates[name]:.1f} GFLOP/s")
-    peak = max(rates.values())
+          f"{default_threads} threads by default (the notebooks')")
 
     model_class = load_reference(default_solutions())
     macs = linear_macs(model_class())
@@ -131,19 +141,34 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model            {macs:,} MACs per frame forward; {flops / 1e6:.2f} MFLOP per frame per "
           "training step (3 x 2 x MACs)")
 
-    frames_per_second, seconds = training_rate(model_class, args.epochs)
-    achieved = frames_per_second * flops / 1e9
-    share = achieved / peak
-    print(f"training         {frames_per_second:,.0f} frames/s (best of 3 x {args.epochs} epochs of "
-          f"{TRAIN_SEQUENCES} x {spec.N_FRAMES} frames, batch_size {TrainConfig.batch_size}, "
-          f"{seconds:.2f} s); one 30-epoch run ~ {30 * TRAIN_SEQUENCES * spec.N_FRAMES / frames_per_second:.1f} s")
-    shares = ", ".join(f"{achieved / rate:.0%} of {name.split(' (')[0]}" for name, rate in rates.items())
-    print(f"achieved         {achieved:.1f} GFLOP/s = {share:.0%} of the best matmul rate ({shares}); "
-          f"goal >= {GOAL:.0%}: {'met' if share >= GOAL else 'NOT met'}")
+    measured = {}
+    for count in counts:
+        torch.set_num_threads(count)
+        print(f"--- {count} thread(s){' (the notebooks)' if count == default_threads else ''}")
+        rates = {}
+        for name, shape in MATMUL_SHAPES.items():
+            rates[name] = matmul_gflops(*shape)
+            print(f"matmul float32   {name}: {rates[name]:.1f} GFLOP/s")
+        peak = max(rates.values())
+        frames_per_second, seconds = training_rate(model_class, args.epochs)
+        measured[count] = frames_per_second
+        achieved = frames_per_second * flops / 1e9
+        share = achieved / peak
+        print(f"training         {frames_per_second:,.0f} frames/s (best of 3 x {args.epochs} epochs of "
+              f"{TRAIN_SEQUENCES} x {spec.N_FRAMES} frames, batch_size {TrainConfig.batch_size}, "
+              f"{seconds:.2f} s); one 30-epoch run ~ {30 * TRAIN_SEQUENCES * spec.N_FRAMES / frames_per_second:.1f} s")
+        shares = ", ".join(f"{achieved / rate:.0%} of {name.split(' (')[0]}" for name, rate in rates.items())
+        print(f"achieved         {achieved:.1f} GFLOP/s = {share:.0%} of the best matmul rate ({shares}); "
+              f"goal >= {GOAL:.0%}: {'met' if share >= GOAL else 'NOT met'}")
+    if len(measured) > 1:
+        fastest = max(measured, key=measured.get)
+        others = ", ".join(f"{measured[c]:,.0f} with {c}" for c in measured if c != fastest)
+        print(f"fastest here     {fastest} thread(s): {measured[fastest]:,.0f} frames/s ({others})")
+    torch.set_num_threads(default_threads)
 
     if args.notebook:
         print(f"notebook         {notebook_seconds():.1f} s wall time, executed headless "
-              f"({torch.get_num_threads()} threads here; the kernel uses torch's default)")
+              f"(the kernel uses torch's default, {default_threads} threads)")
     return 0
 
 
