@@ -2,7 +2,7 @@
 
     python tests/side_by_side.py [pytest options and paths, given to both]
 
-The course tests (marker `courses`: each lab's course graded end to end in real kernels, two
+The course tests (marker `courses`: each lab's course graded end to end in real kernels, two (flows: four)
 at a time, plus the tests that share those courses) take most of a run, and keep both cores of
 a 2-core machine busy while they grade; between gradings one process sets a course up, releases
 it or drives the browser, and the other core waits. The rest of the suite (no course, about 850

@@ -1,5 +1,5 @@
 """The third lab, flows, through the instructor's workflow: init, release with bands, intake of
-its example submissions, autograde two at a time in real kernels, feedback, export and the class
+its example submissions, autograde four at a time in real kernels, feedback, export and the class
 report (the session's `graded_flows`, conftest.py). Each example gets exactly its expected
 scores, also with every band moved by half its half-width (band_margins.py); a mistake costs its
 own part and says why; the feedback shows no solution line.
