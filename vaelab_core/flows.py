@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +122,8 @@ class FittedFlows:
     w: torch.Tensor
     b: torch.Tensor
     history: torch.Tensor
+    #: samples already drawn from these chains, by (flow_chain, n, seed): see `samples`
+    drawn: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_flows(self) -> int:
@@ -188,10 +190,18 @@ def fit_chains(flow_counts: Sequence[int], flow_chain: Callable, free_energy: Ca
 
 @torch.no_grad()
 def samples(fitted: FittedFlows, flow_chain: Callable, n: int = 100_000, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """n samples of each fitted q_K: z_K (T, n, 2) and ln q_K(z_K) (T, n)."""
-    generator = torch.Generator().manual_seed(seed)
-    z0, log_q0 = _standard_normal(n, 2, generator, len(fitted.targets))
-    return flow_chain(z0, log_q0, fitted.u, fitted.w, fitted.b)
+    """n samples of each fitted q_K: z_K (T, n, 2) and ln q_K(z_K) (T, n).
+
+    The same draw is made once per chain and function: the free energies and the figure read
+    the same samples (copies, so that a function that changes its input in place cannot alter
+    what the next caller gets). Fitting again makes new chains, and so new samples."""
+    key = (flow_chain, n, seed)
+    if key not in fitted.drawn:
+        generator = torch.Generator().manual_seed(seed)
+        z0, log_q0 = _standard_normal(n, 2, generator, len(fitted.targets))
+        z_k, log_q = flow_chain(z0, log_q0, fitted.u, fitted.w, fitted.b)
+        fitted.drawn[key] = (z_k, log_q)
+    return tuple(t.clone() for t in fitted.drawn[key])
 
 
 @torch.no_grad()
@@ -205,7 +215,8 @@ def final_free_energy(fitted: FittedFlows, flow_chain: Callable, free_energy: Ca
 
 def plot_densities(fitted: dict[int, FittedFlows], flow_chain: Callable, save: str | Path | None = None):
     """The paper's figure 3: each target's density exp(-U) (first column) beside histograms of
-    samples of the chains fitted with each K (one column per K), over [-4, 4]^2."""
+    samples of the chains fitted with each K (one column per K), over [-4, 4]^2. The samples are
+    those `final_free_energy` drew (100,000 per target), not drawn again."""
     import matplotlib.pyplot as plt
 
     from vaelab_core.plots import _finish
@@ -216,7 +227,7 @@ def plot_densities(fitted: dict[int, FittedFlows], flow_chain: Callable, save: s
                              squeeze=False)
     z, _ = grid(WINDOW, 201)
     edges = np.linspace(-WINDOW, WINDOW, 101)
-    drawn = {k: samples(fitted[k], flow_chain, 200_000, seed=2)[0].numpy() for k in chains}
+    drawn = {k: samples(fitted[k], flow_chain)[0].numpy() for k in chains}
     for row, name in enumerate(targets):
         axes[row, 0].imshow(torch.exp(-energy(name)(z)).numpy(), origin="lower", cmap="magma",
                             extent=(-WINDOW, WINDOW, -WINDOW, WINDOW))

@@ -38,3 +38,27 @@ def test_chains_fitted_side_by_side_are_the_chains_fitted_one_by_one(threads):
         assert fitted.n_flows == k
         for name in ("u", "w", "b", "history"):
             assert torch.equal(getattr(fitted, name), getattr(alone, name)), (k, name)
+
+
+def test_the_figure_reads_the_samples_of_the_free_energies_and_no_caller_can_alter_them():
+    fitted = flows.fit_densities(2, _chain, _free_energy, flows.DensityFit(steps=5))
+    calls = []
+
+    def counted(*args):
+        calls.append(1)
+        return _chain(*args)
+
+    def in_place(log_q, log_p):  # a free energy that overwrites its input
+        value = (log_q - log_p).mean()
+        log_q.zero_()
+        return value
+
+    first = flows.final_free_energy(fitted, counted, in_place, n=2_000)
+    again = flows.final_free_energy(fitted, counted, in_place, n=2_000)
+    assert first == again and len(calls) == 1  # drawn once, and the copy given out was what changed
+    z_k, _ = flows.samples(fitted, counted, n=2_000)
+    assert len(calls) == 1 and z_k.shape == (len(flows.TARGETS), 2_000, 2)
+    flows.samples(fitted, _chain, n=2_000)  # another function: drawn again
+    assert len(fitted.drawn) == 2
+    refitted = flows.fit_densities(2, _chain, _free_energy, flows.DensityFit(steps=5))
+    assert not refitted.drawn  # new chains, no samples yet
