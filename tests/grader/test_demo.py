@@ -1,4 +1,8 @@
-"""`vaelab demo`: the solution notebook runs end to end, headless, in a real kernel."""
+"""`vaelab demo`: the solution notebook runs end to end, headless, in a real kernel.
+
+Slow, but not a course test (marker `courses`): it shares no course, so tests/side_by_side.py
+runs it with the rest of the suite, beside the course tests, where its kernels take the cores
+those leave idle instead of adding its three minutes to theirs."""
 
 from __future__ import annotations
 
@@ -33,7 +37,6 @@ def demo_two_labs(tmp_path_factory, module_home):
 
 
 @pytest.mark.slow
-@pytest.mark.courses
 def test_demo_runs_the_solution_notebook_and_writes_its_results(demo_two_labs):
     assert demo_two_labs["code"] == 0
     out = demo_two_labs["out"] / "vae_speech"
@@ -70,7 +73,6 @@ def test_demo_runs_the_solution_notebook_and_writes_its_results(demo_two_labs):
 
 
 @pytest.mark.slow
-@pytest.mark.courses
 def test_demo_grades_three_examples_end_to_end_with_bands_from_its_own_run(demo_two_labs):
     assert demo_two_labs["code"] == 0
     out = demo_two_labs["out"] / "synth"
