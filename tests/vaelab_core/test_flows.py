@@ -1,4 +1,5 @@
-"""vaelab_core.flows: fitting several chains side by side gives the fits made one after the other."""
+"""vaelab_core.flows: chains fitted together (in one loop, or in groups side by side) are the fits made
+one by one, to the bit."""
 
 from __future__ import annotations
 
@@ -62,3 +63,12 @@ def test_the_figure_reads_the_samples_of_the_free_energies_and_no_caller_can_alt
     assert len(fitted.drawn) == 2
     refitted = flows.fit_densities(2, _chain, _free_energy, flows.DensityFit(steps=5))
     assert not refitted.drawn  # new chains, no samples yet
+
+
+def test_a_chain_that_returns_z_k_of_another_shape_is_told_what_to_return():
+    def flattened(z0, log_q0, u, w, b):
+        z_k, log_q = _chain(z0, log_q0, u, w, b)
+        return z_k.flatten(0, 1), log_q
+
+    with pytest.raises(ValueError, match="must return z_K shaped like z0"):
+        flows.fit_chains((2, 8), flattened, _free_energy, flows.DensityFit(steps=2))
