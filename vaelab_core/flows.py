@@ -156,8 +156,8 @@ def _fit_together(flow_counts: Sequence[int], flow_chain: Callable, free_energy:
     Each chain keeps its own generator, parameters and free energies, so each fit is the one
     `fit_densities` makes alone, to the bit. What the chains share is the work around them: one
     evaluation of the target energies on all their samples, one backward pass and one Adam step
-    a step, where fitting them one after the other paid for these once per chain (on 1 thread,
-    about a sixth of part 1's time)."""
+    a step, where fitting them one after the other paid for these once per chain (see
+    `fit_chains` for what that saves)."""
     generators, parameters, histories = {}, {}, {}
     for k in flow_counts:
         generators[k] = torch.Generator().manual_seed(config.seed)
