@@ -15,8 +15,8 @@ import copy
 import math
 import os
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, fields, replace
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from vaelab_core.datasets import SpeakerDataset, frame_batches, sequence_batches, steps_per_epoch
 from vaelab_core.errors import VaelabError
+from vaelab_core.lanes import lanes, run_each
 
 TERMS = ("total", "recon", "kl")
 
@@ -219,24 +220,67 @@ def train(model: nn.Module, data: SpeakerDataset | torch.Tensor, config: TrainCo
     return history
 
 
+@dataclass
+class Run:
+    """One training run of `train_runs`: `train(model, data, **settings)`."""
+
+    model: nn.Module
+    data: SpeakerDataset | torch.Tensor
+    settings: dict = field(default_factory=dict)  # TrainConfig's fields by name: epochs, seed, ...
+
+
+def train_runs(runs: Mapping[Hashable, Run], desc: str = "runs") -> dict[Hashable, dict]:
+    """`train(run.model, run.data, **run.settings)` for each run: {key: history}, every model
+    trained in place, as `train` leaves it.
+
+    The runs are independent, so where the machine allows (`vaelab_core.lanes`: Linux, CPU, more
+    than one torch thread) they go side by side, one per core, each in a forked process whose
+    trained weights and plain attributes (numbers, strings) come back to the model here. The
+    numbers are those of the same runs one after the other: each run seeds its own shuffling and
+    sampling, and its model is made before. A history's "seconds" is then that run's own time
+    beside the others. Either way the caller's random state is left as it was."""
+    keys = list(runs)
+    configs = [_configure(None, runs[key].settings) for key in keys]  # a misspelt setting fails here
+    on_cpu = all(pick_device(config.device).type == "cpu" for config in configs)
+    count = lanes(len(keys)) if on_cpu else 1
+    with torch.random.fork_rng(devices=[]):
+        if count <= 1:
+            return {key: train(runs[key].model, runs[key].data, **runs[key].settings) for key in keys}
+        show = any(config.progress for config in configs) and not bars_switched_off()
+        with tqdm(total=len(keys), desc=f"{desc}, {count} side by side", unit="run", disable=not show) as bar:
+            made = run_each(lambda key: _train_alone(runs[key]), keys, on_done=lambda _: bar.update())
+    histories = {}
+    for key, (history, state, attributes) in zip(keys, made):
+        runs[key].model.load_state_dict(state)
+        vars(runs[key].model).update(attributes)
+        histories[key] = history
+    return histories
+
+
+def _train_alone(run: Run) -> tuple[dict, dict, dict]:
+    """In a process of its own: the run trained, and what the model here needs of it."""
+    history = train(run.model, run.data, **{**run.settings, "progress": False})
+    attributes = {name: value for name, value in vars(run.model).items()
+                  if not name.startswith("_") and name != "training" and isinstance(value, (bool, int, float, str))}
+    return history, run.model.state_dict(), attributes
+
+
 def train_seeds(model_class: Callable[[], nn.Module], data: SpeakerDataset | torch.Tensor,
                 seeds: Iterable[int] = range(5), epochs: int = 30, first: dict | None = None,
                 **train_kwargs) -> dict:
-    """Train from scratch once per seed; returns the histories stacked as arrays.
+    """Train from scratch once per seed (side by side where the machine allows: `train_runs`);
+    returns the histories stacked as arrays.
 
     Returns {"seeds": [...], "train": {term: (S, epochs) array}, "eval": {...}}. `first`, the
     history of an earlier run with the first seed and the same settings, is reused instead of
     training that seed again.
     """
     seeds = list(seeds)
-    histories = []
-    for i, seed in enumerate(seeds):
-        if i == 0 and first is not None:
-            histories.append(first)
-            continue
-        model = new_model(model_class, seed)
-        histories.append(train(model, data, epochs=epochs, seed=seed,
-                               desc=f"seed {seed}", **train_kwargs))
+    runs = {seed: Run(new_model(model_class, seed), data, {"epochs": epochs, "seed": seed, "desc": f"seed {seed}",
+                                                           **train_kwargs})
+            for i, seed in enumerate(seeds) if not (i == 0 and first is not None)}
+    trained = train_runs(runs, desc="seeds")
+    histories = [first if i == 0 and first is not None else trained[seed] for i, seed in enumerate(seeds)]
     stacked = {"seeds": seeds}
     for split in ("train", "eval"):
         stacked[split] = {t: np.array([h[split][t] for h in histories]) for t in TERMS}
@@ -253,6 +297,17 @@ def finetune(model: nn.Module, data: SpeakerDataset, epochs: int = 20, seed: int
     train_kwargs.setdefault("desc", "fine-tuning")
     history = train(tuned, data, epochs=epochs, seed=seed, **train_kwargs)
     return tuned, history
+
+
+def finetune_each(model: nn.Module, datasets: Mapping[Hashable, SpeakerDataset], epochs: int = 20, seed: int = 0,
+                  **train_kwargs) -> dict[Hashable, tuple[nn.Module, dict]]:
+    """`finetune(model, data, ...)` for each dataset, side by side where the machine allows
+    (`train_runs`): {name: (fine-tuned copy, its history)}; the original is kept."""
+    runs = {name: Run(copy.deepcopy(model), data, {"epochs": epochs, "seed": seed, "desc": f"fine-tuning on {name}",
+                                                   **train_kwargs})
+            for name, data in datasets.items()}
+    histories = train_runs(runs, desc="fine-tuning")
+    return {name: (run.model, histories[name]) for name, run in runs.items()}
 
 
 def cross_evaluate(models: dict[str, nn.Module], datasets: dict[str, SpeakerDataset],

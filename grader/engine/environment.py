@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from vaelab_core.lanes import LANES_ENV
+
 #: Variables that set how many threads a process's numeric libraries start.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 #: How the names of the C allocator's tuning variables start. The process that runs the grader
@@ -25,11 +27,14 @@ ALLOCATOR_PREFIXES = ("MALLOC_", "GLIBC_TUNABLES")
 def kernel_environment(data: dict[str, str], out: Path, threads: int | None = None) -> dict[str, str]:
     """This process's environment (without its allocator tuning: ALLOCATOR_PREFIXES) plus `data`
     ({variable: path}, e.g. VAELAB_SPEAKER_A), the output folder `out` (VAELAB_OUT), no progress
-    bars, a non-interactive matplotlib, and (when given) `threads` threads for torch and BLAS."""
+    bars, a non-interactive matplotlib, and (when given) `threads` threads for torch and BLAS, and
+    as many runs side by side at most (VAELAB_LANES, vaelab_core.lanes): a kernel stays within
+    its share of the cores, whatever the grader's own environment says."""
     inherited = {name: value for name, value in os.environ.items() if not name.startswith(ALLOCATOR_PREFIXES)}
     env = {**inherited, **data, "VAELAB_OUT": str(out), "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
     if threads is not None:
         env.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
+        env[LANES_ENV] = str(threads)
     return env
 
 

@@ -11,8 +11,8 @@ import torch
 from grader.assignment import default_solutions, load_reference
 from vaelab_core import spec
 from vaelab_core.datasets import SpeakerDataset, steps_per_epoch
-from vaelab_core.training import (TERMS, TrainConfig, TrainingError, cross_evaluate, evaluate,
-                                  finetune, new_model, train, train_seeds)
+from vaelab_core.training import (TERMS, Run, TrainConfig, TrainingError, cross_evaluate, evaluate,
+                                  finetune, finetune_each, new_model, train, train_runs, train_seeds)
 
 Reference = load_reference(default_solutions())
 T, F = spec.N_FRAMES, spec.N_FREQ
@@ -290,3 +290,59 @@ def test_tqdm_disable_hides_the_bar_even_when_progress_is_on(monkeypatch, capsys
     monkeypatch.delenv("TQDM_DISABLE")
     train(new_model(Reference, seed=0), data, epochs=1, seed=0)
     assert "epoch" in capsys.readouterr().err
+
+
+class CountsSteps(Reference):
+    """A model whose plain attribute changes during training, as a KL warm-up's weight does."""
+
+    def __init__(self):
+        super().__init__()
+        self.last_progress = -1.0
+
+    def on_train_step(self, progress):
+        self.last_progress = progress
+
+
+def test_train_runs_side_by_side_equal_the_runs_one_after_the_other(monkeypatch):
+    data = random_dataset(n_train=8, n_eval=2)
+    made = {}
+    for count in ("1", "2"):
+        monkeypatch.setenv("VAELAB_LANES", count)
+        runs = {seed: Run(new_model(CountsSteps, seed), data, {"epochs": 2, "seed": seed, "progress": False})
+                for seed in (0, 1, 2)}
+        torch.manual_seed(123)
+        histories = train_runs(runs)
+        after = torch.rand(3)  # the caller's random state is left as it was
+        made[count] = histories, {seed: weights(run.model) for seed, run in runs.items()}, after, runs
+    (one_by_one, weights_1, after_1, runs_1), (side, weights_2, after_2, runs_2) = made["1"], made["2"]
+    torch.manual_seed(123)
+    assert torch.equal(after_1, torch.rand(3)) and torch.equal(after_2, after_1)
+    for seed in (0, 1, 2):
+        for split in ("train", "eval"):
+            assert side[seed][split] == one_by_one[seed][split], f"seed {seed}, {split}"
+        assert same_weights(weights_2[seed], weights_1[seed]), f"seed {seed}: other weights side by side"
+        assert runs_2[seed].model.last_progress == runs_1[seed].model.last_progress == 0.75  # epoch 2, step 2 of 2
+    assert one_by_one[0]["train"]["total"] != one_by_one[1]["train"]["total"]
+
+
+def test_train_runs_raises_a_runs_training_error_and_refuses_a_misspelt_setting(monkeypatch):
+    monkeypatch.setenv("VAELAB_LANES", "2")
+    data = random_dataset(n_train=4, n_eval=2)
+    runs = {"fine": Run(new_model(Reference, 0), data, {"epochs": 1, "progress": False}),
+            "broken": Run(new_model(NaNLoss, 0), data, {"epochs": 1, "progress": False})}
+    with pytest.raises(TrainingError, match="the loss became nan"):
+        train_runs(runs)
+    with pytest.raises(TypeError, match="epoch"):
+        train_runs({"typo": Run(new_model(Reference, 0), data, {"epoch": 1})})
+
+
+def test_finetune_each_tunes_a_copy_per_dataset_as_finetune_does(monkeypatch):
+    monkeypatch.setenv("VAELAB_LANES", "2")
+    model = new_model(Reference, 0)
+    before = weights(model)
+    datasets = {"A": random_dataset(0), "B": random_dataset(1, scale=4.0)}
+    tuned = finetune_each(model, datasets, epochs=2, seed=0, progress=False)
+    assert same_weights(weights(model), before), "finetune_each() changed the original model"
+    for name, data in datasets.items():
+        alone, history = finetune(model, data, epochs=2, seed=0, progress=False)
+        assert tuned[name][1]["eval"] == history["eval"] and same_weights(weights(tuned[name][0]), weights(alone))

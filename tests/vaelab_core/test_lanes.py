@@ -1,0 +1,77 @@
+"""Runs side by side in forked processes: the same results as one after the other, in order, and
+a clear error when a run fails, dies or makes something that cannot come back."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from vaelab_core.errors import VaelabError
+from vaelab_core.lanes import LANES_ENV, LanesError, lanes, run_each
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="runs side by side only on Linux")
+
+
+def square_where(item: int) -> tuple[int, int]:
+    return item * item, os.getpid()
+
+
+def test_side_by_side_gives_the_results_in_order_from_other_processes(monkeypatch):
+    monkeypatch.setenv(LANES_ENV, "2")
+    finished = []
+    results = run_each(square_where, range(5), on_done=finished.append)
+    assert [value for value, _ in results] == [0, 1, 4, 9, 16]
+    assert all(pid != os.getpid() for _, pid in results), "every item should run in a process of its own"
+    assert sorted(finished) == list(range(5))
+
+
+def test_one_lane_runs_here_one_after_the_other(monkeypatch):
+    monkeypatch.setenv(LANES_ENV, "1")
+    assert lanes(5) == 1
+    assert run_each(square_where, [3, 4]) == [(9, os.getpid()), (16, os.getpid())]
+
+
+def test_lanes_are_at_most_the_runs_and_the_setting_is_checked(monkeypatch):
+    monkeypatch.setenv(LANES_ENV, "4")
+    assert lanes(3) == 3 and lanes(8) == 4
+    for wrong in ("0", "two", "-1"):
+        monkeypatch.setenv(LANES_ENV, wrong)
+        with pytest.raises(VaelabError, match="whole number"):
+            lanes(3)
+
+
+def fails_on_two(item: int) -> int:
+    if item == 2:
+        raise ValueError(f"item {item} is not allowed")
+    return item
+
+
+def test_an_exception_in_a_run_is_raised_here_with_its_traceback(monkeypatch):
+    monkeypatch.setenv(LANES_ENV, "2")
+    with pytest.raises(ValueError, match="item 2 is not allowed") as raised:
+        run_each(fails_on_two, range(4))
+    assert any("fails_on_two" in note for note in raised.value.__notes__), "the child's traceback should be attached"
+
+
+def dies_on_one(item: int) -> int:
+    if item == 1:
+        os._exit(3)
+    return item
+
+
+def test_a_run_whose_process_dies_says_so_and_how_to_see_why(monkeypatch):
+    monkeypatch.setenv(LANES_ENV, "2")
+    with pytest.raises(LanesError, match=r"exit code 3\).*VAELAB_LANES"):
+        run_each(dies_on_one, range(3))
+
+
+def makes_a_lambda(item: int):
+    return lambda: item
+
+
+def test_a_result_that_cannot_come_back_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv(LANES_ENV, "2")
+    with pytest.raises(LanesError, match="could not send back"):
+        run_each(makes_a_lambda, range(2))

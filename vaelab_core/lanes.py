@@ -1,0 +1,138 @@
+"""Independent runs side by side, each in a process of its own with its share of torch's threads.
+
+A training step of the lab's model is made of operations too small for torch to split well
+between threads: one core runs it at about 60 % of its matmul rate with one thread, two cores
+at 40 to 47 % with two (`benchmarks/bench_training.py`). So a notebook with several independent
+runs (lab 1's seeds and its two fine-tunings, latent_space's beta settings) finishes them sooner
+one per core than one after the other on all cores; `benchmarks/bench_lanes.py` measures both on
+the machine it runs on. A lab whose time per epoch is one of its results (synth, flows) keeps its
+runs one after the other: runs side by side share the machine, and their times show it.
+
+Side by side needs `fork` (Linux): the runs call classes the notebook defines, which a forked
+child has and a freshly started one would not. Elsewhere, with one torch thread (every graded
+kernel, every band run beside another), or with VAELAB_LANES=1, the runs go one after the
+other in this process, as they always did.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import sys
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import wait
+from typing import Any
+
+import torch
+
+from vaelab_core.errors import VaelabError
+
+#: Environment variable: how many runs may go side by side (default: torch's thread count).
+LANES_ENV = "VAELAB_LANES"
+
+
+class LanesError(VaelabError):
+    """A run side by side stopped without a result (its process died), with what to do."""
+
+
+def lanes(runs: int) -> int:
+    """How many of `runs` independent runs go side by side here: torch's thread count (or
+    $VAELAB_LANES), at most `runs`; 1 where processes cannot be forked safely (not Linux)."""
+    setting = os.environ.get(LANES_ENV, "").strip()
+    if setting:
+        if not setting.isdigit() or int(setting) < 1:
+            raise VaelabError(f"{LANES_ENV}={setting!r}: expected a whole number of runs side by side, "
+                              "at least 1 (1 trains one run after the other).")
+        count = int(setting)
+    else:
+        count = torch.get_num_threads()
+    if not sys.platform.startswith("linux"):
+        count = 1
+    return max(1, min(count, runs))
+
+
+def run_each(work: Callable[[Any], Any], items: Sequence, on_done: Callable[[int], None] | None = None) -> list:
+    """[work(item) for item in items], side by side in `lanes(len(items))` forked processes.
+
+    Each process runs one item on its share of torch's threads (all of them divided among the
+    runs going at once, at least one) and sends its result back (it must pickle). An exception
+    in `work` is raised here with the child's traceback attached; a process that dies raises
+    `LanesError`. Either way the other processes are stopped first. `on_done(index)` is called
+    as each item finishes. With one lane, the items run here, one after the other.
+    """
+    items = list(items)
+    count = lanes(len(items))
+    if count <= 1:
+        results = []
+        for index, item in enumerate(items):
+            results.append(work(item))
+            if on_done is not None:
+                on_done(index)
+        return results
+    threads = torch.get_num_threads()
+    context = multiprocessing.get_context("fork")
+    waiting = list(enumerate(items))
+    running: dict = {}  # receiving end of a pipe -> (item's index, its process)
+    results: dict[int, Any] = {}
+    try:
+        while waiting or running:
+            while waiting and len(running) < count:
+                # the threads shared among the runs that will be going: the last run of five on
+                # two lanes gets both cores, since no other run will start beside it
+                share = max(1, threads // min(count, len(waiting) + len(running)))
+                index, item = waiting.pop(0)
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(target=_child, args=(work, item, send, share), daemon=True)
+                with warnings.catch_warnings():
+                    # Python 3.12+ warns that forking a process with threads may deadlock the child:
+                    # a child here only runs torch code and writes to its own pipe.
+                    warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+                    process.start()
+                send.close()
+                running[receive] = (index, process)
+            for receive in wait(list(running)):
+                index, process = running.pop(receive)
+                try:
+                    status, value = pickle.loads(receive.recv_bytes())
+                except EOFError:
+                    status, value = "died", None
+                receive.close()
+                process.join()
+                if status == "died":
+                    raise LanesError(
+                        f"run {index + 1} of {len(items)}, side by side in a process of its own, stopped without a "
+                        f"result (exit code {process.exitcode}). Run them one after the other to see why: "
+                        f"os.environ[{LANES_ENV!r}] = '1', then run the cell again.")
+                if status == "error":
+                    raise value
+                results[index] = value
+                if on_done is not None:
+                    on_done(index)
+    finally:
+        for receive, (_, process) in running.items():
+            process.terminate()
+            process.join()
+            receive.close()
+    return [results[index] for index in range(len(items))]
+
+
+def _child(work: Callable, item, send, threads: int) -> None:
+    """In a forked process: run `work(item)` on `threads` torch threads and send the outcome."""
+    torch.set_num_threads(threads)
+    try:
+        outcome = ("ok", work(item))
+    except BaseException as error:  # noqa: BLE001 - the parent re-raises it
+        error.add_note("(in a run side by side; its traceback:)\n" + traceback.format_exc().rstrip())
+        outcome = ("error", error)
+    # plain pickle, tensors by value: torch's reductions would share them through files that
+    # vanish with this process
+    try:
+        message = pickle.dumps(outcome)
+    except Exception:  # noqa: BLE001 - a result or an exception that does not pickle
+        message = pickle.dumps(("error", LanesError("a run side by side could not send back what it made:\n"
+                                                    + traceback.format_exc().rstrip())))
+    send.send_bytes(message)
+    send.close()
