@@ -15,6 +15,9 @@ Prints, in one run:
       60 % with the thread count the notebooks use);
   - which thread count trained fastest here: the measurement behind a choice of threads on
     this machine (the training gives the same numbers with either on the 2-core VM);
+  - with more than one thread by default, as many runs side by side, one thread each
+    (`training.train_runs`, as lab 1's seeds and fine-tunings and latent_space's beta settings
+    go): their frames/s together, and the share of the matmul rate on all threads;
   - with --notebook, the wall time of the solution notebook executed headless (as `vaelab demo`
     does; builds the built-in Speaker A and B sets first if they are missing).
 
@@ -36,7 +39,8 @@ from torch import nn
 
 from grader.assignment import assignment, default_solutions, load_reference
 from vaelab_core import spec
-from vaelab_core.training import TrainConfig, new_model, train
+from vaelab_core.lanes import LANES_ENV
+from vaelab_core.training import Run, TrainConfig, new_model, train, train_runs
 
 GOAL = 0.60  # share of the matmul rate the training loop should reach with the notebooks' threads
 TRAIN_SEQUENCES = 65  # the default data: Speaker A + B train splits
@@ -90,6 +94,34 @@ def training_rate(model_class: type[nn.Module], epochs: int, repeats: int = 3) -
     seconds = min(train(model, x, epochs=epochs, seed=1 + r, progress=False)["seconds"]
                   for r in range(repeats))
     return epochs * TRAIN_SEQUENCES * spec.N_FRAMES / seconds, seconds
+
+
+def side_by_side_rate(model_class: type[nn.Module], epochs: int, runs: int, repeats: int = 2) -> tuple[float, float]:
+    """(frames/s of all runs together, seconds) of `runs` trainings side by side (`train_runs`,
+    one forked process and one thread each), each over `epochs` on the random data of
+    `training_rate`: the fastest of `repeats`, after a warm-up. The time includes starting the
+    processes and sending the weights back, as a notebook pays them."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(TRAIN_SEQUENCES, spec.N_FRAMES, spec.N_FREQ, generator=g) * 2  # (65, 150, 257)
+
+    def once(epochs: int) -> float:
+        jobs = {r: Run(new_model(model_class, r), x, {"epochs": epochs, "seed": r, "progress": False})
+                for r in range(runs)}
+        started = time.perf_counter()
+        train_runs(jobs)
+        return time.perf_counter() - started
+
+    before = os.environ.get(LANES_ENV)
+    os.environ[LANES_ENV] = str(runs)
+    try:
+        once(1)  # warm-up
+        seconds = min(once(epochs) for _ in range(repeats))
+    finally:
+        if before is None:
+            os.environ.pop(LANES_ENV)
+        else:
+            os.environ[LANES_ENV] = before
+    return runs * epochs * TRAIN_SEQUENCES * spec.N_FRAMES / seconds, seconds
 
 
 def notebook_seconds() -> float:
@@ -165,6 +197,14 @@ def main(argv: list[str] | None = None) -> int:
         others = ", ".join(f"{measured[c]:,.0f} with {c}" for c in measured if c != fastest)
         print(f"fastest here     {fastest} thread(s): {measured[fastest]:,.0f} frames/s ({others})")
     torch.set_num_threads(default_threads)
+    if default_threads > 1:
+        peak = max(matmul_gflops(*shape) for shape in MATMUL_SHAPES.values())
+        frames_per_second, seconds = side_by_side_rate(model_class, args.epochs, default_threads)
+        achieved = frames_per_second * flops / 1e9
+        print(f"side by side     {default_threads} runs at once, one thread each (train_runs): "
+              f"{frames_per_second:,.0f} frames/s together ({seconds:.2f} s for {args.epochs} epochs each); "
+              f"{achieved:.1f} GFLOP/s = {achieved / peak:.0%} of the {default_threads}-thread matmul rate "
+              f"({peak:.1f} GFLOP/s); goal >= {GOAL:.0%}: {'met' if achieved / peak >= GOAL else 'NOT met'}")
 
     if args.notebook:
         print(f"notebook         {notebook_seconds():.1f} s wall time, executed headless "
