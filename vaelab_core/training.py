@@ -235,10 +235,13 @@ def train_runs(runs: Mapping[Hashable, Run], desc: str = "runs") -> dict[Hashabl
 
     The runs are independent, so where the machine allows (`vaelab_core.lanes`: Linux, CPU, more
     than one torch thread) they go side by side, one per core, each in a forked process whose
-    trained weights and plain attributes (numbers, strings) come back to the model here. The
-    numbers are those of the same runs one after the other: each run seeds its own shuffling and
-    sampling, and its model is made before. A history's "seconds" is then that run's own time
-    beside the others. Either way the caller's random state is left as it was."""
+    trained weights and plain attributes (numbers, strings) come back to the model here. Each run
+    seeds its own shuffling and sampling and its model is made before, so side by side changes
+    only the threads a run has: on the 2-core VM the numbers were those of the runs one after
+    the other to the bit (`benchmarks/bench_lanes.py` checks it where it runs); a machine whose
+    arithmetic depends on the thread count may differ in the last digits. A history's "seconds"
+    is then that run's own time beside the others. Either way the caller's random state is left
+    as it was."""
     keys = list(runs)
     configs = [_configure(None, runs[key].settings) for key in keys]  # a misspelt setting fails here
     on_cpu = all(pick_device(config.device).type == "cpu" for config in configs)
