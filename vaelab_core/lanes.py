@@ -16,6 +16,7 @@ other in this process, as they always did.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import pickle
@@ -52,6 +53,24 @@ def lanes(runs: int) -> int:
     if not sys.platform.startswith("linux"):
         count = 1
     return max(1, min(count, runs))
+
+
+@contextlib.contextmanager
+def lanes_setting(count: int):
+    """$VAELAB_LANES set to `count` while the block runs, then restored: runs that may go side by
+    side on more cores than this process's torch threads (`vaelab grade bands`: the spread's runs
+    beside the reference kernel, one thread each, then on every core once it ends)."""
+    if count < 1:
+        raise VaelabError(f"lanes_setting({count}): at least 1 run at a time.")
+    before = os.environ.get(LANES_ENV)
+    os.environ[LANES_ENV] = str(count)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(LANES_ENV, None)
+        else:
+            os.environ[LANES_ENV] = before
 
 
 def run_each(work: Callable[[Any], Any], items: Sequence, on_done: Callable[[int], None] | None = None) -> list:

@@ -36,6 +36,7 @@ from grader.engine.probe import reference_probes
 from grader.stored_bands import StaleBandsError, fingerprint, load_bands, save
 from vaelab_core.datasets import load_dataset
 from vaelab_core.errors import VaelabError
+from vaelab_core.lanes import lanes_setting
 from vaelab_core.provenance import package_versions
 from vaelab_core.records import read_records
 
@@ -67,16 +68,20 @@ def main(course: str | Path = ".", threads: int | None = None, timeout: int = 18
         print(f"bands: the records of the reference run of {task.notebook_path.name} already made ...")
         if rules.spread_runs is not None:
             print("bands: runs with other seeds for the spread ...")
-            with torch_threads(cores):
+            with torch_threads(cores), lanes_setting(cores):
                 spread = rules.spread_runs(namespace, speakers)
     elif rules.spread_runs is not None and cores >= 2:
         kernel_threads = cores // 2
         print(f"bands: running the reference notebook {task.notebook_path.name} on the course's data "
               f"({kernel_threads} thread(s)), and beside it runs with other seeds for the spread "
-              f"({cores - kernel_threads}) ...")
+              f"(up to {cores} at a time) ...")
         with ThreadPoolExecutor(max_workers=1) as beside:
             reference = beside.submit(_run_reference, course, kernel_threads, timeout)
-            with torch_threads(cores - kernel_threads):
+            # The spread's independent runs (training.train_runs) may go as many side by side as
+            # there are cores: while the kernel runs, Linux shares the cores between its session and
+            # this process's (whose runs share their half), and once it ends the runs left take them
+            # all, where a run at a time on this process's threads left the kernel's cores idle.
+            with torch_threads(cores - kernel_threads), lanes_setting(cores):
                 spread = rules.spread_runs(namespace, speakers)
             notebook = reference.result()
     else:
@@ -84,7 +89,7 @@ def main(course: str | Path = ".", threads: int | None = None, timeout: int = 18
         notebook = _run_reference(course, threads, timeout)
         if rules.spread_runs is not None:
             print("bands: runs with other seeds for the spread ...")
-            with torch_threads(cores):
+            with torch_threads(cores), lanes_setting(cores):
                 spread = rules.spread_runs(namespace, speakers)
     records = read_records(notebook)
     missing = [t for t in rules.RESULT_TESTS if t not in records]
@@ -94,7 +99,7 @@ def main(course: str | Path = ".", threads: int | None = None, timeout: int = 18
                           f"(vaelab_core.labs.{task.name}.result_checks).")
     if rules.spread_runs is None:
         print("bands: repeating runs with other seeds for the spread ...")
-        with torch_threads(cores):
+        with torch_threads(cores), lanes_setting(cores):
             bands = rules.make_bands(records, namespace, speakers)
     else:
         bands = rules.make_bands(records, namespace, speakers, spread)

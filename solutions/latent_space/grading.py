@@ -509,27 +509,31 @@ def _spread_band(values, floor: float, spreads: float = 4.0) -> list[float]:
 
 def spread_runs(namespace: dict, speakers: dict, extra_seeds: tuple[int, ...] = (1, 2)) -> dict:
     """Part 2's runs repeated with `extra_seeds` for the bands' spread, as the notebook makes them
-    (its SETTINGS, EPOCHS of training on A+B): they need nothing of the reference run, so `vaelab
-    grade bands` makes them beside it. {"epochs", "beta": {setting: {"recon", "kl", "active"}: [one
-    value per seed]}, "wae": {"recon", "mmd": [...]}}."""
+    (its SETTINGS, EPOCHS of training on A+B), side by side where the machine allows
+    (`train_runs`): they need nothing of the reference run, so `vaelab grade bands` makes them
+    beside it. {"epochs", "beta": {setting: {"recon", "kl", "active"}: [one value per seed]},
+    "wae": {"recon", "mmd": [...]}}."""
     from vaelab_core.datasets import concat
-    from vaelab_core.training import new_model, train
+    from vaelab_core.training import Run, new_model, train_runs
 
     joint = concat(speakers["A"], speakers["B"], name="A+B")
     beta_vae, wae_class, active_units = namespace["BetaVAE"], namespace["WAE"], namespace["active_units"]
+    models = {}
+    for seed in extra_seeds:
+        for name, setting in namespace["SETTINGS"].items():
+            models[seed, name] = new_model(lambda: beta_vae(**setting), seed=seed)
+        models[seed, "WAE"] = new_model(wae_class, seed=seed)
+    histories = train_runs({(seed, name): Run(model, joint, {"epochs": EPOCHS, "seed": seed, "progress": False})
+                            for (seed, name), model in models.items()}, desc="spread")
     beta = {n: {"recon": [], "kl": [], "active": []} for n in SETTINGS}
     wae = {"recon": [], "mmd": []}
     for seed in extra_seeds:
-        for name, setting in namespace["SETTINGS"].items():
-            model = new_model(lambda: beta_vae(**setting), seed=seed)
-            history = train(model, joint, epochs=EPOCHS, seed=seed, progress=False)
-            beta[name]["recon"].append(history["train"]["recon"][-1])
-            beta[name]["kl"].append(history["train"]["kl"][-1])
-            beta[name]["active"].append(active_units(model, joint.train))
-        model = new_model(wae_class, seed=seed)
-        history = train(model, joint, epochs=EPOCHS, seed=seed, progress=False)
-        wae["recon"].append(history["train"]["recon"][-1])
-        wae["mmd"].append(history["train"]["kl"][-1])
+        for name in namespace["SETTINGS"]:
+            beta[name]["recon"].append(histories[seed, name]["train"]["recon"][-1])
+            beta[name]["kl"].append(histories[seed, name]["train"]["kl"][-1])
+            beta[name]["active"].append(active_units(models[seed, name], joint.train))
+        wae["recon"].append(histories[seed, "WAE"]["train"]["recon"][-1])
+        wae["mmd"].append(histories[seed, "WAE"]["train"]["kl"][-1])
     return {"epochs": EPOCHS, "beta": beta, "wae": wae}
 
 

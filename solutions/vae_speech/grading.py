@@ -435,15 +435,21 @@ def _interval(center: float, spread: float, floor: float) -> list[float]:
 def spread_runs(namespace: dict, speakers: dict) -> dict:
     """The runs for the spread of section 2.5, which need nothing of the reference run (`vaelab
     grade bands` makes them beside it): the shipped model evaluated with five seeds per speaker,
-    fine-tuned with five seeds on each speaker, and each fine-tuned model evaluated on both."""
+    fine-tuned with five seeds on each speaker (side by side where the machine allows:
+    `train_runs`), and each fine-tuned model evaluated on both."""
+    import copy
+
     from vaelab_core.checkpoints import load_pretrained
-    from vaelab_core.training import evaluate, finetune
+    from vaelab_core.training import Run, evaluate, train_runs
 
     pretrained = load_pretrained(namespace[MODEL_CLASS]())
     pretrained_runs = {s: [evaluate(pretrained, speakers[s], seed=k)["total"] for k in range(5)] for s in "AB"}
-    tuned = {s: [finetune(pretrained, speakers[s], epochs=20, seed=k, batch_size=4, progress=False)[0]
-                 for k in range(5)] for s in "AB"}
-    cross_runs = {m: {d: [evaluate(model, speakers[d])["total"] for model in tuned[m]] for d in "AB"} for m in "AB"}
+    runs = {(s, k): Run(copy.deepcopy(pretrained), speakers[s], {"epochs": 20, "seed": k, "batch_size": 4,
+                                                                 "progress": False})
+            for s in "AB" for k in range(5)}
+    train_runs(runs, desc="fine-tunings")
+    cross_runs = {m: {d: [evaluate(runs[m, k].model, speakers[d])["total"] for k in range(5)] for d in "AB"}
+                  for m in "AB"}
     return {"pretrained_eval_seeds": pretrained_runs, "cross_finetune_seeds": cross_runs}
 
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from vaelab_core.errors import VaelabError
-from vaelab_core.lanes import LANES_ENV, LanesError, lanes, run_each
+from vaelab_core.lanes import LANES_ENV, LanesError, lanes, lanes_setting, run_each
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="runs side by side only on Linux")
 
@@ -40,6 +40,20 @@ def test_lanes_are_at_most_the_runs_and_the_setting_is_checked(monkeypatch):
         monkeypatch.setenv(LANES_ENV, wrong)
         with pytest.raises(VaelabError, match="whole number"):
             lanes(3)
+
+
+def test_a_lanes_setting_holds_for_its_block_only(monkeypatch):
+    monkeypatch.delenv(LANES_ENV, raising=False)
+    with lanes_setting(3):
+        assert lanes(8) == 3
+    assert LANES_ENV not in os.environ
+    monkeypatch.setenv(LANES_ENV, "1")
+    with pytest.raises(RuntimeError), lanes_setting(2):
+        assert lanes(8) == 2
+        raise RuntimeError("a run failed")
+    assert os.environ[LANES_ENV] == "1"
+    with pytest.raises(VaelabError, match="at least 1"), lanes_setting(0):
+        pass
 
 
 def fails_on_two(item: int) -> int:
