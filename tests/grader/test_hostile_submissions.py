@@ -6,11 +6,15 @@ sandbox, nothing hidden leaks, and the batch always goes on. The corpus is hosti
 from __future__ import annotations
 
 import csv
+import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -170,7 +174,7 @@ def test_no_produced_file_holds_a_hidden_line(graded):
 REGRADED = ("sysexit", "importerror", "network", "readsolutions", "allclose", "print")
 
 
-def test_killing_the_grader_mid_batch_grades_each_submission_exactly_once(graded, tmp_path):
+def test_killing_the_grader_mid_batch_grades_each_submission_exactly_once(graded, request):
     course = graded["course"]
     accepted = sorted(graded["results"])
     regraded = [s for s in REGRADED if s in accepted]
@@ -179,7 +183,12 @@ def test_killing_the_grader_mid_batch_grades_each_submission_exactly_once(graded
         course.result_path(student).unlink()
     command = [sys.executable, "-m", "vaelab_core.cli", "grade", "autograde", "--course", str(course.root),
                "--jobs", "2", "--cell-timeout", "60"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # a run killed with -9 cannot remove its scratch folders: give it a temporary folder of its
+    # own (short: the warm start's socket lives there), removed below
+    scratch = Path(tempfile.mkdtemp(prefix="vaelab-killed-"))
+    request.addfinalizer(lambda: shutil.rmtree(scratch, ignore_errors=True))
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "TMPDIR": str(scratch)})
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # wait until a few results are saved, then kill -9
         saved = [s for s in regraded if course.result_path(s).is_file()
