@@ -165,8 +165,10 @@ def open_zygote(read_only: list[Path], env: dict[str, str], threads: int, limits
     with _shared_lock:
         if key in _unavailable:
             return None
-        if not private and key in _shared and _shared[key].alive:
-            return _shared[key]
+        if not private and key in _shared:
+            if _shared[key].alive:
+                return _shared[key]
+            _shared.pop(key).close()  # it died (a run may kill it): its spool goes with it
         try:
             zygote = Zygote.start(read_only, env, limits, tuple(preload))
         except WarmUnavailable as err:

@@ -207,6 +207,24 @@ def test_a_zygote_that_cannot_start_leaves_grading_cold_and_says_why(tmp_path, c
     assert set(Path(tempfile.gettempdir()).glob("vaelab-warm-*")) <= spools  # no spool left behind
 
 
+def test_a_shared_zygote_that_died_is_replaced_and_its_spool_removed(tmp_path):
+    """A Dask worker keeps its zygote for the course; one that died (a run killed it) is started
+    again on the next submission, and the dead one's folder does not stay in the temporary folder."""
+    data = tmp_path / "data"
+    data.mkdir()
+    env = kernel_environment({}, data, threads=1)
+    first = warm.open_zygote([data], env, threads=1)
+    try:
+        first.process.kill()
+        first.process.wait()
+        second = warm.open_zygote([data], env, threads=1)
+        assert second is not first and second.alive
+        assert not first.spool.exists()
+    finally:
+        warm.close_shared()
+    assert not second.spool.exists()
+
+
 def test_runs_import_from_an_environment_under_a_temporary_folder(tmp_path, monkeypatch):
     """A virtual environment, a clone or a PYTHONPATH folder under /tmp: warm and cold runs both
     import from it (a warm run's fresh /tmp used to hide it: every submission failed)."""
