@@ -18,13 +18,16 @@ submission costs outside its training. With it:
   stops the run.
 
 When the machine does not allow namespaces inside the sandbox, `Zygote.start` raises
-WarmUnavailable and grading starts each process cold, as before.
+WarmUnavailable and grading starts each process cold, as before. A zygote closed with its
+grader removes its spool; one whose grader was killed leaves it, and the next zygote started
+on the machine sweeps it away (`sweep_stale_spools`).
 """
 
 from __future__ import annotations
 
 import atexit
 import json
+import os
 import select
 import shutil
 import socket
@@ -45,6 +48,8 @@ from vaelab_core.errors import VaelabError
 CLIENT = Path(__file__).with_name("warm_client.py")
 #: Seconds the zygote may take to import and get ready.
 START_SECONDS = 180
+#: How each zygote's spool is named in the temporary folder.
+SPOOL_PREFIX = "vaelab-warm-"
 
 
 class WarmUnavailable(VaelabError):
@@ -69,7 +74,8 @@ class Zygote:
         """Start a zygote whose sandbox shows `read_only` (the course's data, the grader for the
         probe) with the base environment `env`, importing `preload` (the assignment's own slow
         imports) besides the kit's; raise WarmUnavailable when it cannot run here."""
-        spool = Path(tempfile.mkdtemp(prefix="vaelab-warm-"))
+        sweep_stale_spools()
+        spool = Path(tempfile.mkdtemp(prefix=SPOOL_PREFIX))
         grader_dir = view.GRADER_DIR
         read_only = tuple(Path(p).resolve() for p in read_only)
         sandbox = Sandbox(read_only=[*read_only, grader_dir], writable=[spool], limits=limits or Limits())
@@ -147,6 +153,27 @@ class Zygote:
                 self.process.wait()
             if self.process is not None:
                 shutil.rmtree(self.spool, ignore_errors=True)
+
+
+def sweep_stale_spools(folder: Path | None = None) -> list[Path]:
+    """Remove the spools that this user's zygotes left in `folder` (the temporary folder) when
+    their grader was killed: a Dask worker stopped by a signal never reaches `close_shared`, and
+    its zygote dies with it (the sandbox's --die-with-parent) but cannot remove the spool it has
+    mounted. A spool is stale when it is older than a zygote's start and no zygote answers on its
+    socket; a live one, another grader's included, always answers. Returns what it removed."""
+    folder = Path(folder or tempfile.gettempdir())
+    removed = []
+    for spool in folder.glob(f"{SPOOL_PREFIX}*"):
+        try:
+            stat = spool.lstat()
+        except OSError:
+            continue  # removed meanwhile
+        if (not spool.is_dir() or spool.is_symlink() or stat.st_uid != os.getuid()
+                or time.time() - stat.st_mtime < START_SECONDS or Zygote(spool).alive):
+            continue
+        shutil.rmtree(spool, ignore_errors=True)
+        removed.append(spool)
+    return removed
 
 
 _shared: dict[tuple, Zygote] = {}

@@ -225,6 +225,44 @@ def test_a_shared_zygote_that_died_is_replaced_and_its_spool_removed(tmp_path):
     assert not second.spool.exists()
 
 
+def test_the_spool_of_a_grader_killed_by_a_signal_is_swept_by_the_next_zygote(tmp_path, monkeypatch):
+    """A grader killed with SIGKILL (a Dask worker stopped by its nanny) never closes its zygote:
+    the zygote dies with it, its spool stays. The next zygote started on the machine removes it,
+    and leaves alone a live zygote's spool and one whose zygote may still be starting."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    data = tmp_path / "data"
+    data.mkdir()
+    grader = ("import sys, time\nfrom pathlib import Path\nfrom grader.engine import warm\n"
+              "from grader.engine.environment import kernel_environment\n"
+              "data = Path(sys.argv[1])\n"
+              "z = warm.open_zygote([data], kernel_environment({}, data, threads=1), threads=1)\n"
+              "print(z.spool, flush=True)\ntime.sleep(600)\n")
+    killed = []
+    for _ in range(2):
+        process = subprocess.Popen([sys.executable, "-c", grader, str(data)], stdout=subprocess.PIPE, text=True,
+                                   cwd=GRADER.parent, env={**os.environ, "TMPDIR": str(folder)})
+        killed.append(Path(process.stdout.readline().strip()))
+        process.kill()
+        process.wait()
+    deadline = time.monotonic() + 30
+    while any(warm.Zygote(spool).alive for spool in killed) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the zygotes die with their grader
+    old, recent = killed
+    os.utime(old, (time.time() - warm.START_SECONDS - 60,) * 2)
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    live = warm.Zygote.start([data], kernel_environment({}, data, threads=1))
+    try:
+        os.utime(live.spool, (time.time() - warm.START_SECONDS - 60,) * 2)
+        assert not old.exists()  # swept by the start of `live`
+        assert recent.exists()  # too young to tell from a zygote still importing
+        assert warm.sweep_stale_spools(folder) == [] and live.spool.exists() and live.alive
+    finally:
+        live.close()
+    os.utime(recent, (time.time() - warm.START_SECONDS - 60,) * 2)
+    assert warm.sweep_stale_spools(folder) == [recent] and not any(folder.iterdir())
+
+
 def test_runs_import_from_an_environment_under_a_temporary_folder(tmp_path, monkeypatch):
     """A virtual environment, a clone or a PYTHONPATH folder under /tmp: warm and cold runs both
     import from it (a warm run's fresh /tmp used to hide it: every submission failed)."""
