@@ -6,7 +6,7 @@ Trains `--runs` seeds of lab 1's reference model on the built-in Speakers A+B (b
 notebook) with `training.train_runs`, in turn:
   - one after the other in this process, on torch's threads (VAELAB_LANES=1), as a notebook did
     before the runs went side by side;
-  - side by side, one forked process per core, each on its share of the threads (the default).
+  - side by side, one forked process per torch thread, each on one thread (the default).
 It prints each wall time, the ratio of each pair, whether both gave the same histories and
 weights to the bit (`torch.equal`), and the float32 1024^3 matmul rate on torch's threads and on
 one, before and after, for the record. The pairs alternate, so a machine whose speed drifts

@@ -1,4 +1,4 @@
-"""Independent runs side by side, each in a process of its own with its share of torch's threads.
+"""Independent runs side by side, each in a process of its own on one torch thread.
 
 A training step of the lab's model is made of operations too small for torch to split well
 between threads: one core runs it at about 60 % of its matmul rate with one thread, two cores
@@ -12,6 +12,12 @@ Side by side needs `fork` (Linux): the runs call classes the notebook defines, w
 child has and a freshly started one would not. Elsewhere, with one torch thread (every graded
 kernel, every band run beside another), or with VAELAB_LANES=1, the runs go one after the
 other in this process, as they always did.
+
+A forked run keeps to one thread, even where the cores outnumber the runs. torch's builds on the
+registry split operations between threads with GNU OpenMP, which does not survive `fork`: once
+the parent has used its threads (any large operation does), a child that asks for two or more
+waits forever in its first parallel operation. Measured: a parent on 4 threads, two runs of 2
+threads each hung; on 1 thread each, they ended at once (tests/vaelab_core/test_lanes.py).
 """
 
 from __future__ import annotations
@@ -76,8 +82,8 @@ def lanes_setting(count: int):
 def run_each(work: Callable[[Any], Any], items: Sequence, on_done: Callable[[int], None] | None = None) -> list:
     """[work(item) for item in items], side by side in `lanes(len(items))` forked processes.
 
-    Each process runs one item on its share of torch's threads (all of them divided among the
-    runs going at once, at least one) and sends its result back (it must pickle). An exception
+    Each process runs one item on one torch thread (more would hang: see the module's docstring)
+    and sends its result back (it must pickle). An exception
     in `work` is raised here with the child's traceback attached; a process that dies raises
     `LanesError`. Either way the other processes are stopped first. `on_done(index)` is called
     as each item finishes. With one lane, the items run here, one after the other.
@@ -91,7 +97,6 @@ def run_each(work: Callable[[Any], Any], items: Sequence, on_done: Callable[[int
             if on_done is not None:
                 on_done(index)
         return results
-    threads = torch.get_num_threads()
     context = multiprocessing.get_context("fork")
     waiting = list(enumerate(items))
     running: dict = {}  # receiving end of a pipe -> (item's index, its process)
@@ -99,12 +104,9 @@ def run_each(work: Callable[[Any], Any], items: Sequence, on_done: Callable[[int
     try:
         while waiting or running:
             while waiting and len(running) < count:
-                # the threads shared among the runs that will be going: the last run of five on
-                # two lanes gets both cores, since no other run will start beside it
-                share = max(1, threads // min(count, len(waiting) + len(running)))
                 index, item = waiting.pop(0)
                 receive, send = context.Pipe(duplex=False)
-                process = context.Process(target=_child, args=(work, item, send, share), daemon=True)
+                process = context.Process(target=_child, args=(work, item, send), daemon=True)
                 with warnings.catch_warnings():
                     # Python 3.12+ warns that forking a process with threads may deadlock the child:
                     # a child here only runs torch code and writes to its own pipe.
@@ -138,9 +140,9 @@ def run_each(work: Callable[[Any], Any], items: Sequence, on_done: Callable[[int
     return [results[index] for index in range(len(items))]
 
 
-def _child(work: Callable, item, send, threads: int) -> None:
-    """In a forked process: run `work(item)` on `threads` torch threads and send the outcome."""
-    torch.set_num_threads(threads)
+def _child(work: Callable, item, send) -> None:
+    """In a forked process: run `work(item)` on one torch thread and send the outcome."""
+    torch.set_num_threads(1)
     try:
         outcome = ("ok", work(item))
     except BaseException as error:  # noqa: BLE001 - the parent re-raises it

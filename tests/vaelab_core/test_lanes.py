@@ -3,8 +3,12 @@ a clear error when a run fails, dies or makes something that cannot come back.""
 
 from __future__ import annotations
 
+import ast
 import os
+import signal
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +93,34 @@ def test_a_result_that_cannot_come_back_is_a_clear_error(monkeypatch):
     monkeypatch.setenv(LANES_ENV, "2")
     with pytest.raises(LanesError, match="could not send back"):
         run_each(makes_a_lambda, range(2))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="runs go side by side only on Linux")
+def test_runs_side_by_side_do_not_hang_where_the_cores_outnumber_them():
+    """A laptop's 4 or 8 threads and lab 1's two fine-tunings: the kernel has used its OpenMP
+    threads long before, and a forked run that asked for two of them waited forever (GNU OpenMP
+    does not survive fork). Each run now keeps to one thread and ends."""
+    script = (
+        "import os, torch\n"
+        "from vaelab_core.lanes import run_each\n"
+        "torch.set_num_threads(4)\n"
+        "(torch.randn(1024, 1024) @ torch.randn(1024, 1024)).sum(); (torch.randn(4_000_000) * 2).sum()\n"
+        "os.environ['VAELAB_LANES'] = '2'\n"
+        "def work(seed):\n"
+        "    torch.manual_seed(seed)\n"
+        "    x = torch.randn(4_000_000)\n"
+        "    return round(float((x * 2).sum() + (torch.randn(512, 512) @ torch.randn(512, 512)).sum()), 1), "
+        "torch.get_num_threads()\n"
+        "print(run_each(work, [0, 1]))\n")
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, cwd=Path(__file__).resolve().parents[2], start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the runs too
+        process.communicate()
+        pytest.fail("two runs side by side under a 4-thread parent did not end in 120 s (a forked child on more than "
+                    "one OpenMP thread waits forever)")
+    assert process.returncode == 0, err
+    results = ast.literal_eval(out.strip())
+    assert [threads for _, threads in results] == [1, 1]
