@@ -16,8 +16,8 @@ other in this process, as they always did.
 A forked run keeps to one thread, even where the cores outnumber the runs. torch's builds on the
 registry split operations between threads with GNU OpenMP, which does not survive `fork`: once
 the parent has used its threads (any large operation does), a child that asks for two or more
-waits forever in its first parallel operation. Measured: a parent on 4 threads, two runs of 2
-threads each hung; on 1 thread each, they ended at once (tests/vaelab_core/test_lanes.py).
+can wait forever in a parallel operation. Measured: a parent on 4 threads, two runs of 2 threads
+each hung; on 1 thread each, they ended at once (tests/vaelab_core/test_lanes.py).
 """
 
 from __future__ import annotations
