@@ -86,12 +86,13 @@ EXAMPLES = {
     "correct": Example("the reference solution", {}, _full()),
     "variants": Example("correct, written another way (the lemma's dot product first, einsum, one nn.Module "
                         "per flow, torch.distributions)", VARIANTS, _full()),
-    # A mistake in a flow function costs its own test, and part 1, whose fits it breaks; part 2's
-    # flow models are judged only for a broken training (their spread over seeds is as large as
-    # what a small mistake changes): see grading.judge_flow_vae.
+    # A mistake in a flow function costs its own test, and two of part 1's three points, whose fits it
+    # breaks (they run, but end in a NaN or below the floor -ln Z, by a chance of rounding: either
+    # fails the same check); part 2's flow models are judged only for a broken training (their
+    # spread over seeds is as large as what a small mistake changes): see grading.judge_flow_vae.
     "sign": Example("flow_chain adds the log-determinants instead of subtracting them",
                     _edit("flow_chain", "log_q = log_q - log_det", "log_q = log_q + log_det"),
-                    _full(test_flow_chain=1, test_densities=0)),
+                    _full(test_flow_chain=1, test_densities=1)),
     "derivative": Example("planar_flow: h'(a) taken as 1 - tanh(a) rather than 1 - tanh(a)^2",
                           _edit("planar_flow", "psi = (1 - h ** 2).unsqueeze(-1) * w", "psi = (1 - h).unsqueeze(-1) * w"),
                           _full(test_planar_flow=1, test_densities=1)),

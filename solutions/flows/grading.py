@@ -364,34 +364,71 @@ def _number(value) -> float | None:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
+#: The least half-width of the band of the fits' mean KL gap: a fit that catches one of U1's two
+#: modes instead of both ends ln 2 = 0.69 nat higher and moves the mean of the twelve by 0.06 nat;
+#: with half the band's room (the course test moves each band by half its half-width) two such
+#: fits still pass, while a chain that drops or repeats flows moves every fit (see judge_densities).
+MEAN_KL_FLOOR = 0.3
+
+
+def _recorded(value) -> bool:
+    """A free energy the notebook recorded: a number, or "nan" (which the next check judges)."""
+    return isinstance(value, (int, float)) or value == "nan"
+
+
+def mean_kl_gap(free_energy: dict, log_z: dict) -> float:
+    """The mean over the twelve fits of the gap F + ln Z = KL(q_K || p), in nats."""
+    return float(np.mean([float(free_energy[t][str(k)]) + float(log_z[t]) for t in TARGETS for k in FLOW_COUNTS]))
+
+
 def judge_densities(record: dict | None, bands: dict) -> list[Check]:
-    """Part 1, three checks whose margins hold on any machine: every fit finished; no free energy
-    below its floor (what a wrong log-density does: the log-determinants' sign, h', a sum over the
-    batch); each free energy within the reference's band, which is as wide as the fits' spread
-    over seeds and at least 0.6 nat, so that a chain a little off (u not constrained, whose fits
-    land up to 0.3 nat from the reference's) is not judged by chance here: its own test catches it."""
+    """Part 1, three checks whose verdicts hold on any machine.
+
+    1. Every fit ran the lab's steps and recorded its free energy (a NaN counts as recorded).
+    2. Each free energy is a density's: finite and not below its floor -ln Z. A wrong
+       log-density (the log-determinants' sign, h', a sum over the batch) fails here, whether its
+       fits end in a NaN or far below the floor: which of the two happens depends on rounding,
+       and so on the machine.
+    3. The fits as a whole match the reference's: the mean over the twelve fits of the gap
+       F + ln Z within the band of the reference's runs (at least `MEAN_KL_FLOOR`). Not fit by
+       fit: a correct chain written another way rounds differently, and one of its fits may land
+       on one mode of U1 or miss a bend (0.3 to 0.7 nat off on one fit); a chain a little off (u
+       not constrained: fits up to 0.3 nat either way) is its own test's to catch.
+    """
     record = record or {}
     table = record.get("free_energy") or {}
-    values = {(t, k): _number((table.get(t) or {}).get(str(k))) for t in TARGETS for k in FLOW_COUNTS}
-    complete = record.get("steps") == bands["steps"] and None not in values.values()
-    missing = [f"{t} K={k}" for (t, k), v in values.items() if v is None]
+    raw = {(t, k): (table.get(t) or {}).get(str(k)) for t in TARGETS for k in FLOW_COUNTS}
+    values = {key: _number(value) for key, value in raw.items()}
+    missing = [f"{t} K={k}" for (t, k), v in raw.items() if not _recorded(v)]
+    ran = record.get("steps") == bands["steps"] and not missing
+    not_finite = [f"{t} K={k}" for (t, k), v in values.items() if v is None]
     below = [f"{t} K={k}: {v:.3f} (floor {-bands['log_z'][t]:.3f})" for (t, k), v in values.items()
              if v is not None and v < -bands["log_z"][t] - FLOOR_SLACK]
-    outside = [f"{t} K={k}: {shown_number(v)} (band {bands['free_energy'][t][str(k)][0]:.3f} to "
-               f"{bands['free_energy'][t][str(k)][1]:.3f})"
-               for (t, k), v in values.items() if not within_band(v, bands["free_energy"][t][str(k)])]
+    density = ran and not not_finite and not below
+    mean = mean_kl_gap(table, bands["log_z"]) if density else None
+    matches = mean is not None and within_band(mean, bands["mean_kl"])
+    reference = bands["reference"]
+    farthest = sorted(((abs(v - reference[t][str(k)]), t, k, v) for (t, k), v in values.items() if v is not None),
+                      reverse=True)[:3]
     return [
-        Check(1, complete, "every fit finished, with the lab's number of steps",
-              (f"no finite free energy for {', '.join(missing[:4])}" if missing else
-               f"the fits ran {record.get('steps')} steps, the lab's are {bands['steps']}: keep FIT as given")
-              + " (a NaN comes from a log of a negative number or of 0: the log-determinant?)."),
-        Check(1, complete and not below, "no free energy lies below its floor -ln Z",
-              "free energies below -ln Z, which no density can reach: " + "; ".join(below[:4])
-              + ": ln q_K is not the log of a density (the sign of the log-determinants, h', or a sum over "
-                "the batch?)."),
-        Check(1, complete and not outside, "the free energies match the reference's fits",
-              "free energies outside the reference's band: " + "; ".join(outside[:4])
-              + (" ..." if len(outside) > 4 else "") + " (the functions of section 1)."),
+        Check(1, ran, "every fit ran the lab's number of steps",
+              (f"no free energy recorded for {', '.join(missing[:4])}: did the densities cell run to its end?"
+               if missing else f"the fits ran {record.get('steps')} steps, the lab's are {bands['steps']}: "
+                               "keep FIT as given.")),
+        Check(1, density, "every free energy is a density's: finite, and not below its floor -ln Z",
+              ("; ".join(filter(None, [
+                  f"NaN free energies for {', '.join(not_finite[:4])} (a log of a negative number or of 0: "
+                  "the log-determinant?)" if not_finite else "",
+                  "free energies below -ln Z, which no density can reach: " + "; ".join(below[:4]) if below else "",
+              ])) or "the fits did not run") + ": ln q_K is not the log of a density (the sign of the "
+              "log-determinants, h', or a sum over the batch?)."),
+        Check(1, matches, "the fits match the reference's on average",
+              (f"the mean KL gap F + ln Z over the twelve fits is {mean:.3f} nat, the reference's band is "
+               f"{bands['mean_kl'][0]:.3f} to {bands['mean_kl'][1]:.3f}" if mean is not None else
+               "no mean over the fits: some free energies are missing or not a density's")
+              + "; the fits farthest from the reference's: "
+              + "; ".join(f"{t} K={k}: {v:.3f} (reference {reference[t][str(k)]:.3f})" for _, t, k, v in farthest)
+              + " (the functions of section 1)."),
     ]
 
 
@@ -488,6 +525,12 @@ def spread_runs(namespace: dict, speakers: dict, extra_seeds: tuple[int, ...] = 
     return {"steps": flows.DensityFit().steps, "epochs": EPOCHS, "free_energy": free, "flow_vae": runs}
 
 
+def _by_run(free: dict) -> list[dict]:
+    """{target: {K: [each run's F]}} -> one {target: {K: F}} per run, the reference's first."""
+    runs = len(next(iter(next(iter(free.values())).values())))
+    return [{t: {k: values[i] for k, values in row.items()} for t, row in free.items()} for i in range(runs)]
+
+
 def make_bands(records: dict, namespace: dict, speakers: dict, spread: dict) -> dict:
     """Bands from the reference notebook's records on the course's data and the runs of other
     seeds (`spread_runs`), the reference's value first in each spread.
@@ -510,9 +553,10 @@ def make_bands(records: dict, namespace: dict, speakers: dict, spread: dict) -> 
     runs = {k: {term: [value, *spread["flow_vae"][k][term]] for term, value in row.items()}
             for k, row in reference.items()}
     bands = {"test_densities": {
-        # a fit's final free energy varies with the seed by hundredths to tenths of a nat (a fit may
-        # catch one arc of U1, or miss a bend); at least 0.6 nat (see judge_densities)
-        "free_energy": {t: {k: centred_band(v, 0.6) for k, v in row.items()} for t, row in free.items()},
+        # the mean over the twelve fits varies little with the seed (0.427 and 0.430 nat for seeds 0 and
+        # 1 on one machine, where single fits differ by up to 0.35): at least MEAN_KL_FLOOR
+        "mean_kl": centred_band([mean_kl_gap(row, densities["log_z"]) for row in _by_run(free)], MEAN_KL_FLOOR),
+        "reference": {t: {k: float(v[0]) for k, v in row.items()} for t, row in free.items()},
         "log_z": {t: float(densities["log_z"][t]) for t in TARGETS}, "steps": densities["steps"]}}
 
     epochs = vae["epochs"]

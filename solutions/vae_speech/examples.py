@@ -135,7 +135,7 @@ EXAMPLES = {
                                _edit("return self.reparametrization(mean, logvar), mean, logvar",
                                      "return mean, logvar, self.reparametrization(mean, logvar)"),
                                # its fine-tuned losses land 2 to 4 spreads from the reference's: inside the
-                               # fine-tuning bands on any machine; the pre-trained losses catch it
+                               # fine-tuning bands (10 spreads) on any machine; the pre-trained losses catch it
                                _full(test_inference=0, test_training=2, test_seeds=2, test_finetune=2)),
     "nologpi": Example("get_loss: the log(pi) constant left out",
                                   _edit("spec.LOG_PI + eta", "eta"),

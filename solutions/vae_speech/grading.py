@@ -427,6 +427,12 @@ JUDGES = {"test_build": judge_build, "test_generation_x": judge_generation_x,
 
 # --- bands: from reference runs on the course's data, on the grading machine ----------------
 
+#: Half-width of the fine-tuning and cross-evaluation bands, in standard deviations of five seeds'
+#: fine-tunings, and at least this share of the reference's value (see make_bands).
+FINETUNE_SPREADS = 10
+FINETUNE_FLOOR = 0.05
+
+
 def _interval(center: float, spread: float, floor: float) -> list[float]:
     width = max(spread, floor)
     return [center - width, center + width]
@@ -480,20 +486,23 @@ def make_bands(records: dict, namespace: dict, speakers: dict, spread: dict) -> 
     recorded = records["test_finetune"]
     # Fine-tuning starts from the shipped weights, so a model with a small mistake still lands
     # within a few spreads of the reference (returning (mean, logvar, z), or exp(logvar) as the
-    # standard deviation: 2 to 4 spreads), on one side of a 4-spread edge or the other depending
-    # on the machine. These bands are wide enough to keep such runs inside on any machine (6
-    # spreads, at least 3 %); the pre-trained losses, which a correct model reproduces exactly,
-    # catch those mistakes, and what the fine-tuning bands catch (no fine-tuning, a broken
-    # model, the wrong data) lands tens of spreads away.
+    # standard deviation: 2 to 4 spreads; 3.4 for (mean, logvar, z) on Speaker B's data with Model
+    # A on an AVX-512 Xeon). A band must keep such runs inside with room to spare on any machine:
+    # a reference run elsewhere moves the band by up to half its half-width (the course test moves
+    # it so), and 6 spreads left 3 where 3.4 were needed. So 10 spreads, at least 5 %; the
+    # pre-trained losses, which a correct model reproduces exactly, catch those mistakes, and what
+    # the fine-tuning bands catch (no fine-tuning, a broken model, the wrong data, log(pi) left
+    # out) lands 8 or more half-widths of these bands away in at least one entry.
     bands["test_finetune"] = {
         "pretrained": {s: _interval(recorded["pretrained"][s], 4 * float(np.std(pretrained_runs[s])),
                                     0.002 * abs(recorded["pretrained"][s])) for s in "AB"},
-        "finetuned": {s: _interval(recorded["finetuned"][s], 6 * float(np.std(cross_runs[s][s])),
-                                   0.03 * abs(recorded["finetuned"][s])) for s in "AB"},
+        "finetuned": {s: _interval(recorded["finetuned"][s], FINETUNE_SPREADS * float(np.std(cross_runs[s][s])),
+                                   FINETUNE_FLOOR * abs(recorded["finetuned"][s])) for s in "AB"},
     }
     table = records["test_cross"]["cross"]
-    bands["test_cross"] = {"cross": {m: {d: _interval(table[m][d], 6 * float(np.std(cross_runs[m][d])),
-                                                      0.03 * abs(table[m][d])) for d in "AB"} for m in "AB"}}
+    bands["test_cross"] = {"cross": {m: {d: _interval(table[m][d], FINETUNE_SPREADS * float(np.std(cross_runs[m][d])),
+                                                      FINETUNE_FLOOR * abs(table[m][d])) for d in "AB"}
+                                     for m in "AB"}}
     bands["spread"] = {"seed_finals": finals.tolist(), "pretrained_eval_seeds": pretrained_runs,
                        "cross_finetune_seeds": cross_runs}
     return bands
