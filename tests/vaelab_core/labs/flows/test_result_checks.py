@@ -66,7 +66,17 @@ def test_densities_accept_string_keys_and_say_when_the_gap_does_not_shrink(recor
     free["U2"]["32"] = free["U2"]["2"]  # K = 32 no better than K = 2 in this run: reported, not failed
     check_densities(free, LOG_Z, steps=500)
     out = capsys.readouterr().out
-    assert "U2: K=2 0.400, K=8 0.150, K=32 0.400 (does not shrink" in out
+    assert "U2: K=2 0.400, K=8 0.150, K=32 0.400 (does not shrink from K=8 to K=32" in out
+    assert "stuck" in out
+
+
+def test_densities_say_two_close_fits_are_ordered_by_the_seed_not_by_k(records, capsys):
+    free = densities()
+    free["U2"][32] = free["U2"][8] + 0.019  # K = 32 just behind K = 8, as seed 0 on one machine
+    check_densities(free, LOG_Z, steps=500)
+    out = capsys.readouterr().out
+    assert "U2: K=2 0.400, K=8 0.150, K=32 0.169 (K=32 is 0.019 nat behind K=8 in this run" in out
+    assert "not by K" in out and out.count("shrinks as K grows") == 3
 
 
 def test_densities_allow_a_little_noise_below_the_bound(records):
