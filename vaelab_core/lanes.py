@@ -87,16 +87,38 @@ def run_each(work: Callable[[Any], Any], items: Sequence, on_done: Callable[[int
     in `work` is raised here with the child's traceback attached; a process that dies raises
     `LanesError`. Either way the other processes are stopped first. `on_done(index)` is called
     as each item finishes. With one lane, the items run here, one after the other.
+
+    Where the last item would go alone (five runs on two lanes: two, two, then one on one core
+    while the other idles), it runs here instead once the others are done, on this process's
+    torch threads: a forked run cannot take more than one, this process can.
     """
     items = list(items)
     count = lanes(len(items))
     if count <= 1:
-        results = []
-        for index, item in enumerate(items):
-            results.append(work(item))
-            if on_done is not None:
-                on_done(index)
-        return results
+        return _run_here(work, items, on_done, first_index=0)
+    alone = len(items) > count and len(items) % count == 1 and torch.get_num_threads() > 1
+    forked = run_side_by_side(work, items[:-1] if alone else items, count, on_done, total=len(items))
+    return forked + (_run_here(work, items[-1:], on_done, first_index=len(items) - 1) if alone else [])
+
+
+def _run_here(work: Callable[[Any], Any], items: Sequence, on_done: Callable[[int], None] | None,
+              first_index: int) -> list:
+    """[work(item) for item in items] in this process, `on_done` told each item's index."""
+    results = []
+    for offset, item in enumerate(items):
+        results.append(work(item))
+        if on_done is not None:
+            on_done(first_index + offset)
+    return results
+
+
+def run_side_by_side(work: Callable[[Any], Any], items: Sequence, count: int,
+                     on_done: Callable[[int], None] | None = None, total: int | None = None) -> list:
+    """[work(item) for item in items], `count` at a time in forked processes of one torch thread
+    (`run_each` without its choices: how many lanes, and which item runs here). `total`: the
+    number of runs to name in an error (default: len(items))."""
+    items = list(items)
+    total = len(items) if total is None else total
     context = multiprocessing.get_context("fork")
     waiting = list(enumerate(items))
     running: dict = {}  # receiving end of a pipe -> (item's index, its process)
@@ -124,7 +146,7 @@ def run_each(work: Callable[[Any], Any], items: Sequence, on_done: Callable[[int
                 process.join()
                 if status == "died":
                     raise LanesError(
-                        f"run {index + 1} of {len(items)}, side by side in a process of its own, stopped without a "
+                        f"run {index + 1} of {total}, side by side in a process of its own, stopped without a "
                         f"result (exit code {process.exitcode}). Run them one after the other to see why: "
                         f"os.environ[{LANES_ENV!r}] = '1', then run the cell again.")
                 if status == "error":

@@ -235,7 +235,8 @@ def train_runs(runs: Mapping[Hashable, Run], desc: str = "runs") -> dict[Hashabl
 
     The runs are independent, so where the machine allows (`vaelab_core.lanes`: Linux, CPU, more
     than one torch thread) they go side by side, one per core, each in a forked process whose
-    trained weights and plain attributes (numbers, strings) come back to the model here. Each run
+    trained weights and plain attributes (numbers, strings) come back to the model here; a last
+    run that would go alone (five runs on two cores) runs here afterwards, on every thread. Each run
     seeds its own shuffling and sampling and its model is made before, so side by side changes
     only the threads a run has: on the 2-core VM the numbers were those of the runs one after
     the other to the bit (`benchmarks/bench_lanes.py` checks it where it runs); a machine whose

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from vaelab_core.errors import VaelabError
 from vaelab_core.lanes import LANES_ENV, LanesError, lanes, lanes_setting, run_each
@@ -22,13 +23,34 @@ def square_where(item: int) -> tuple[int, int]:
     return item * item, os.getpid()
 
 
-def test_side_by_side_gives_the_results_in_order_from_other_processes(monkeypatch):
+@pytest.fixture
+def torch_threads():
+    """Set torch's thread count for one test; the count it had comes back after."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+def test_side_by_side_gives_the_results_in_order_from_other_processes(monkeypatch, torch_threads):
     monkeypatch.setenv(LANES_ENV, "2")
+    torch_threads(1)  # as in a graded kernel: no item runs here
     finished = []
     results = run_each(square_where, range(5), on_done=finished.append)
     assert [value for value, _ in results] == [0, 1, 4, 9, 16]
     assert all(pid != os.getpid() for _, pid in results), "every item should run in a process of its own"
     assert sorted(finished) == list(range(5))
+
+
+def test_a_last_item_that_would_go_alone_runs_here_on_every_thread(monkeypatch, torch_threads):
+    monkeypatch.setenv(LANES_ENV, "2")
+    torch_threads(2)
+    finished = []
+    results = run_each(square_where, range(5), on_done=finished.append)
+    assert [value for value, _ in results] == [0, 1, 4, 9, 16]
+    assert [pid == os.getpid() for _, pid in results] == [False, False, False, False, True]
+    assert sorted(finished) == list(range(5)) and finished[-1] == 4
+    # an even count fills both lanes to the end: every item in a process of its own
+    assert all(pid != os.getpid() for _, pid in run_each(square_where, range(4)))
 
 
 def test_one_lane_runs_here_one_after_the_other(monkeypatch):
