@@ -97,7 +97,7 @@ def run_each(work: Callable[[Any], Any], items: Sequence, on_done: Callable[[int
     if count <= 1:
         return _run_here(work, items, on_done, first_index=0)
     alone = len(items) > count and len(items) % count == 1 and torch.get_num_threads() > 1
-    forked = run_side_by_side(work, items[:-1] if alone else items, count, on_done, total=len(items))
+    forked = _run_side_by_side(work, items[:-1] if alone else items, count, on_done, total=len(items))
     return forked + (_run_here(work, items[-1:], on_done, first_index=len(items) - 1) if alone else [])
 
 
@@ -112,7 +112,7 @@ def _run_here(work: Callable[[Any], Any], items: Sequence, on_done: Callable[[in
     return results
 
 
-def run_side_by_side(work: Callable[[Any], Any], items: Sequence, count: int,
+def _run_side_by_side(work: Callable[[Any], Any], items: Sequence, count: int,
                      on_done: Callable[[int], None] | None = None, total: int | None = None) -> list:
     """[work(item) for item in items], `count` at a time in forked processes of one torch thread
     (`run_each` without its choices: how many lanes, and which item runs here). `total`: the
