@@ -13,6 +13,11 @@ Prints, in one run:
       epoch, best of three runs;
     - the achieved GFLOP/s and its share of that thread count's matmul rate (goal: at least
       60 % with the thread count the notebooks use);
+    - where a step of one 600-frame batch goes, each part timed on its own: the model's matrix
+      products alone (the same shapes, back to back: what the step would cost if every
+      element-wise operation were free), the model's forward and backward pass (autograd and
+      the handout's tanh, exp and loss included), Adam's update, and the rest of `train`
+      (batching, bookkeeping), with the share of the matmul rate each ceiling allows;
   - which thread count trained fastest here: the measurement behind a choice of threads on
     this machine (the training gives the same numbers with either on the 2-core VM);
   - with more than one thread by default, as many runs side by side, one thread each
@@ -33,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -94,6 +100,58 @@ def training_rate(model_class: type[nn.Module], epochs: int, repeats: int = 3) -
     seconds = min(train(model, x, epochs=epochs, seed=1 + r, progress=False)["seconds"]
                   for r in range(repeats))
     return epochs * TRAIN_SEQUENCES * spec.N_FRAMES / seconds, seconds
+
+
+def step_parts(model_class: type[nn.Module], repeats: int = 3, steps: int = 60) -> dict[str, float]:
+    """Milliseconds of one training step on one lab batch (batch_size x T frames), by part, each
+    the best of `repeats` timings of `steps` steps after a warm-up:
+
+    - "products": the matrix products of the step alone, on the Linear layers' shapes: forward
+      (addmm), and backward the weight gradient and the input gradient (none for the first
+      layer, whose input is the data);
+    - "model": `model.loss` forward and backward, gradients dropped after each step (no optimizer);
+    - "adam": the same with the lab's optimizer (fused Adam) stepping, minus "model".
+    """
+    frames = TrainConfig.batch_size * spec.N_FRAMES
+    g = torch.Generator().manual_seed(0)
+    batch = torch.rand(TrainConfig.batch_size, spec.N_FRAMES, spec.N_FREQ, generator=g) * 2
+    model = new_model(model_class, 0)
+    layers = [layer for layer in model.modules() if isinstance(layer, nn.Linear)]
+    products = []
+    for i, layer in enumerate(layers):
+        n_in, n_out = layer.in_features, layer.out_features
+        x, w, b = torch.rand(frames, n_in), torch.rand(n_out, n_in), torch.rand(n_out)
+        upstream = torch.rand(frames, n_out)
+        products.append(lambda x=x, w=w, b=b: torch.addmm(b, x, w.t()))  # forward
+        products.append(lambda x=x, u=upstream: torch.mm(u.t(), x))  # weight gradient
+        if i > 0:  # the first layer's input is the data: no gradient flows into it
+            products.append(lambda w=w, u=upstream: torch.mm(u, w))
+    optimizer = torch.optim.Adam(model.parameters(), lr=TrainConfig.lr, fused=True)
+
+    def model_step() -> None:
+        model.loss(batch)[0].backward()
+        model.zero_grad(set_to_none=True)
+
+    def adam_step() -> None:
+        model.loss(batch)[0].backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def best_ms(step: Callable[[], None]) -> float:
+        for _ in range(5):  # warm-up
+            step()
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            for _ in range(steps):
+                step()
+            best = min(best, (time.perf_counter() - started) / steps)
+        return best * 1e3
+
+    with_adam = best_ms(adam_step)
+    parts = {"products": best_ms(lambda: [product() for product in products]), "model": best_ms(model_step)}
+    parts["adam"] = max(with_adam - parts["model"], 0.0)
+    return parts
 
 
 def side_by_side_rate(model_class: type[nn.Module], epochs: int, runs: int, repeats: int = 2) -> tuple[float, float]:
@@ -192,6 +250,18 @@ def main(argv: list[str] | None = None) -> int:
         shares = ", ".join(f"{achieved / rate:.0%} of {name.split(' (')[0]}" for name, rate in rates.items())
         print(f"achieved         {achieved:.1f} GFLOP/s = {share:.0%} of the best matmul rate ({shares}); "
               f"goal >= {GOAL:.0%}: {'met' if share >= GOAL else 'NOT met'}")
+        frames = TrainConfig.batch_size * spec.N_FRAMES
+        step_ms = frames / frames_per_second * 1e3
+        parts = step_parts(model_class)
+        ceiling = {name: frames * flops / 1e9 / (ms / 1e3) / peak for name, ms in
+                   (("products", parts["products"]), ("model", parts["model"]),
+                    ("adam", parts["model"] + parts["adam"]))}
+        rest = step_ms - parts["model"] - parts["adam"]
+        print(f"one step         {step_ms:.2f} ms for {frames} frames in train(): the model's matrix products "
+              f"alone {parts['products']:.2f} ms (at most {ceiling['products']:.0%} if nothing else cost "
+              f"anything), the model's forward + backward {parts['model']:.2f} ms (at most "
+              f"{ceiling['model']:.0%} for any loop around it), Adam {parts['adam']:.2f} ms (at most "
+              f"{ceiling['adam']:.0%} with it), the rest of train() {rest:.2f} ms")
     if len(measured) > 1:
         fastest = max(measured, key=measured.get)
         others = ", ".join(f"{measured[c]:,.0f} with {c}" for c in measured if c != fastest)
