@@ -46,6 +46,7 @@ from torch import nn
 from grader.assignment import assignment, default_solutions, load_reference
 from vaelab_core import spec
 from vaelab_core.lanes import LANES_ENV
+from vaelab_core.threads import THREADS_ENV
 from vaelab_core.training import Run, TrainConfig, new_model, train, train_runs
 
 GOAL = 0.60  # share of the matmul rate the training loop should reach with the notebooks' threads
@@ -218,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch thread counts to measure, e.g. 1,2 (default: 1 and torch's default)")
     parser.add_argument("--notebook", action="store_true", help="also time the solution notebook")
     args = parser.parse_args(argv)
+    # Each count is timed as given: train() would otherwise move a run to one thread where its
+    # first steps run faster on one (vaelab_core.threads).
+    os.environ[THREADS_ENV] = "fixed"
     default_threads = torch.get_num_threads()
     counts = thread_counts(args.threads)
 

@@ -6,7 +6,10 @@ into checkpoints and `results.json` as it is:
 
     {"train": {"total": [...], "recon": [...], "kl": [...]},   # one value per epoch
      "eval":  {"total": [...], "recon": [...], "kl": [...]},
-     "config": {...}, "steps_per_epoch": int, "seconds": float}
+     "config": {...}, "steps_per_epoch": int, "threads": int, "seconds": float}
+
+"threads" is the torch thread count the run trained on: the caller's, or one thread where the
+run's first steps were clearly faster on one (`vaelab_core.threads`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from tqdm.auto import tqdm
 from vaelab_core.datasets import SpeakerDataset, frame_batches, sequence_batches, steps_per_epoch
 from vaelab_core.errors import VaelabError
 from vaelab_core.lanes import lanes, run_each
+from vaelab_core.threads import ThreadChoice
 
 TERMS = ("total", "recon", "kl")
 
@@ -103,8 +107,10 @@ def bars_switched_off() -> bool:
 
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-                config: TrainConfig, generator: torch.Generator, epoch: int) -> dict[str, float]:
+                config: TrainConfig, generator: torch.Generator, epoch: int,
+                threads: ThreadChoice | None = None) -> dict[str, float]:
     """One pass over `x: (N, T, F)`; returns the per-frame average of each loss term.
+    `threads`, if given, times the steps it needs to choose the run's thread count.
 
     A model with a method `on_train_step(progress)` has it called before every step, with the
     share of the run done so far (0 at the first step, below 1 at the last): schedules such as
@@ -121,12 +127,16 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
         batch = batch.to(device, non_blocking=True)
         if schedule is not None:  # e.g. a KL warm-up: told how far training is, in [0, 1)
             schedule((epoch + step / steps) / config.epochs)
+        if threads is not None:
+            threads.begin()
         loss, recon, kl = model.loss(batch)
         _check_finite(loss, f"epoch {epoch + 1}, step {step + 1}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         n = batch.shape[0] * batch.shape[1]  # frames in this batch: B x T
+        if threads is not None:
+            threads.end(n)
         for term, value in zip(TERMS, (loss, recon, kl)):
             sums[term] += value.item() * n
         frames += n
@@ -190,10 +200,27 @@ def train(model: nn.Module, data: SpeakerDataset | torch.Tensor, config: TrainCo
     torch.manual_seed(seed)
     history = {"train": {t: [] for t in TERMS}, "eval": {t: [] for t in TERMS}}
     started = time.perf_counter()
-    best_loss, best_epoch, best_state = math.inf, 0, None
     bar = tqdm(range(epochs), desc=config.desc, unit="epoch", disable=not config.progress or bars_switched_off())
+    # torch's thread count or one thread, whichever its first steps ran faster on (vaelab_core.threads)
+    threads = ThreadChoice(epochs * steps_per_epoch(len(train_x), config.batch_size), announce=tqdm.write)
+    try:
+        history = _epochs(model, optimizer, train_x, eval_x, config, generator, bar, threads, history)
+    finally:
+        threads.restore()
+    history["config"] = asdict(config)
+    history["steps_per_epoch"] = steps_per_epoch(len(train_x), config.batch_size)
+    history["threads"] = threads.chosen or threads.given
+    history["seconds"] = time.perf_counter() - started
+    return history
+
+
+def _epochs(model: nn.Module, optimizer: torch.optim.Optimizer, train_x: torch.Tensor, eval_x: torch.Tensor | None,
+            config: TrainConfig, generator: torch.Generator, bar, threads: ThreadChoice, history: dict) -> dict:
+    """`train`'s loop over epochs (evaluation, early stopping): `history` filled in."""
+    epochs, seed, patience = config.epochs, config.seed, config.patience
+    best_loss, best_epoch, best_state = math.inf, 0, None
     for epoch in bar:
-        train_terms = train_epoch(model, optimizer, train_x, config, generator, epoch)
+        train_terms = train_epoch(model, optimizer, train_x, config, generator, epoch, threads)
         for term in TERMS:
             history["train"][term].append(train_terms[term])
         if eval_x is not None and len(eval_x):
@@ -214,9 +241,6 @@ def train(model: nn.Module, data: SpeakerDataset | torch.Tensor, config: TrainCo
     if patience is not None:
         model.load_state_dict(best_state)  # the best epoch's weights, not the last epoch's
         history["best_epoch"], history["best_eval_loss"] = best_epoch, best_loss
-    history["config"] = asdict(config)
-    history["steps_per_epoch"] = steps_per_epoch(len(train_x), config.batch_size)
-    history["seconds"] = time.perf_counter() - started
     return history
 
 
