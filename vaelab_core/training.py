@@ -14,6 +14,7 @@ run's first steps were clearly faster on one (`vaelab_core.threads`).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -29,7 +30,7 @@ from tqdm.auto import tqdm
 from vaelab_core.datasets import SpeakerDataset, frame_batches, sequence_batches, steps_per_epoch
 from vaelab_core.errors import VaelabError
 from vaelab_core.lanes import lanes, run_each
-from vaelab_core.threads import ThreadChoice
+from vaelab_core.threads import ThreadChoice, as_measured
 
 TERMS = ("total", "recon", "kl")
 
@@ -145,11 +146,14 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: SpeakerDataset | torch.Tensor, batch_size: int = 64,
-             seed: int = 0) -> dict[str, float]:
+             seed: int = 0, choose_threads: bool = True) -> dict[str, float]:
     """Per-frame loss terms of `model` on `x: (N, T, F)` (a dataset means its eval split).
 
     The posterior sample of eq. (6) is drawn under `seed` without disturbing the caller's
-    random state, so evaluating the same model twice gives the same numbers.
+    random state, so evaluating the same model twice gives the same numbers. With
+    `choose_threads`, the thread count is chosen as `train` chooses it (`vaelab_core.threads`):
+    over the first batches when there are enough, else as the latest choice here found; `train`
+    evaluates on the count its run chose.
     """
     if isinstance(x, SpeakerDataset):
         x = x.eval
@@ -160,15 +164,27 @@ def evaluate(model: nn.Module, x: SpeakerDataset | torch.Tensor, batch_size: int
     device = _device_of(model)
     sums = dict.fromkeys(TERMS, 0.0)
     frames = 0
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    batches = math.ceil(len(x) / batch_size)
+    threads = ThreadChoice(batches, announce=tqdm.write) if choose_threads else None
+    too_few = threads is not None and threads.chosen is not None  # too few batches to time: no schedule
+    on_count = as_measured() if too_few else contextlib.nullcontext()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), on_count:
         torch.manual_seed(seed)
-        for start in range(0, len(x), batch_size):
-            batch = x[start:start + batch_size].to(device)
-            loss, recon, kl = model.loss(batch)
-            n = batch.shape[0] * batch.shape[1]
-            for term, value in zip(TERMS, (loss, recon, kl)):
-                sums[term] += float(value) * n
-            frames += n
+        try:
+            for start in range(0, len(x), batch_size):
+                batch = x[start:start + batch_size].to(device)
+                if threads is not None:
+                    threads.begin()
+                loss, recon, kl = model.loss(batch)
+                n = batch.shape[0] * batch.shape[1]
+                if threads is not None:
+                    threads.end(n)
+                for term, value in zip(TERMS, (loss, recon, kl)):
+                    sums[term] += float(value) * n
+                frames += n
+        finally:
+            if threads is not None:
+                threads.restore()
     return {term: total / frames for term, total in sums.items()}
 
 
@@ -224,7 +240,7 @@ def _epochs(model: nn.Module, optimizer: torch.optim.Optimizer, train_x: torch.T
         for term in TERMS:
             history["train"][term].append(train_terms[term])
         if eval_x is not None and len(eval_x):
-            eval_terms = evaluate(model, eval_x, seed=seed)
+            eval_terms = evaluate(model, eval_x, seed=seed, choose_threads=False)  # on the run's count
             _check_finite(torch.tensor(eval_terms["total"]), f"the evaluation after epoch {epoch + 1}")
             for term in TERMS:
                 history["eval"][term].append(eval_terms[term])

@@ -9,8 +9,9 @@ from grader.assignment import default_solutions, load_reference
 from vaelab_core import spec, threads
 from vaelab_core.datasets import SpeakerDataset
 from vaelab_core.errors import VaelabError
-from vaelab_core.threads import MIN_STEPS, THREADS_ENV, ThreadChoice
-from vaelab_core.training import TrainingError, new_model, train
+from vaelab_core.audio import griffin_lim
+from vaelab_core.threads import MIN_STEPS, THREADS_ENV, ThreadChoice, as_measured
+from vaelab_core.training import TrainingError, evaluate, new_model, train
 
 Reference = load_reference(default_solutions())
 
@@ -24,8 +25,9 @@ def torch_threads():
 
 
 @pytest.fixture(autouse=True)
-def _nothing_announced_yet(monkeypatch):
+def _nothing_chosen_yet(monkeypatch):
     monkeypatch.setattr(threads, "_announced", set())
+    monkeypatch.setattr(threads, "_latest", {})
 
 
 class StepClock:
@@ -153,3 +155,37 @@ def test_a_run_that_fails_while_on_one_thread_gives_the_callers_threads_back(tor
     with pytest.raises(TrainingError, match="step 3"):  # the third step runs on one thread
         train(new_model(BreaksOnItsThirdStep, 0), random_data(), epochs=17, seed=0, progress=False)
     assert torch.get_num_threads() == 2
+
+
+def test_an_evaluation_with_many_batches_chooses_as_a_run_does_and_gives_the_same_numbers(torch_threads, monkeypatch):
+    torch_threads(1)
+    model = new_model(Reference, 0)
+    x = random_data(n_train=MIN_STEPS).train  # one sequence per batch below: MIN_STEPS batches
+    on_one = evaluate(model, x, batch_size=1)
+    torch_threads(2)
+    monkeypatch.setattr(threads, "MARGIN", 0.0)  # one thread always wins
+    moved = evaluate(model, x, batch_size=1)
+    assert moved == on_one and torch.get_num_threads() == 2
+    assert threads._latest == {2: 1}, "the choice is kept for work too short to time"
+
+
+def test_short_work_runs_on_the_latest_choice_and_gives_the_callers_count_back(torch_threads):
+    torch_threads(2)
+    with as_measured() as count:
+        assert count == 2 == torch.get_num_threads(), "no choice made yet: the caller's count"
+    threads._latest[2] = 1
+    with as_measured() as count:
+        assert count == 1 == torch.get_num_threads()
+    assert torch.get_num_threads() == 2
+    torch_threads(3)
+    with as_measured() as count:
+        assert count == 3, "a choice made for 2 threads says nothing about 3"
+
+
+def test_griffin_lim_gives_the_same_audio_on_either_count(torch_threads):
+    magnitude = torch.rand(40, spec.N_FREQ, generator=torch.Generator().manual_seed(0))
+    torch_threads(2)
+    on_two = griffin_lim(magnitude, n_iter=8)
+    threads._latest[2] = 1
+    moved = griffin_lim(magnitude, n_iter=8)
+    assert torch.equal(on_two, moved) and torch.get_num_threads() == 2
