@@ -7,9 +7,9 @@ import torch
 
 from grader.assignment import default_solutions, load_reference
 from vaelab_core import spec, threads
+from vaelab_core.audio import griffin_lim
 from vaelab_core.datasets import SpeakerDataset
 from vaelab_core.errors import VaelabError
-from vaelab_core.audio import griffin_lim
 from vaelab_core.threads import MIN_STEPS, THREADS_ENV, ThreadChoice, as_measured
 from vaelab_core.training import TrainingError, evaluate, new_model, train
 
@@ -119,7 +119,7 @@ def random_data(n_train: int = 12) -> SpeakerDataset:
 def run(threads_given: int, torch_threads) -> tuple[dict, dict]:
     torch_threads(threads_given)
     model = new_model(Reference, 0)
-    history = train(model, random_data(), epochs=17, seed=0, progress=False)  # 51 steps: enough to measure
+    history = train(model, random_data(), epochs=3, seed=0, progress=False)  # 9 steps: 7 to measure, 2 after
     assert torch.get_num_threads() == threads_given
     return history, model.state_dict()
 
@@ -127,7 +127,9 @@ def run(threads_given: int, torch_threads) -> tuple[dict, dict]:
 def test_a_run_that_changes_its_thread_count_trains_to_the_same_numbers(torch_threads, monkeypatch):
     """The assumption the choice rests on, checked on the machine that runs the tests: a run on
     one thread, a run on two, and a run that measures both and moves to one give the same
-    histories and weights to the bit."""
+    histories and weights to the bit. (Short runs measure here: two threads beside the rest of
+    the suite are slow.)"""
+    monkeypatch.setattr(threads, "MIN_STEPS", 9)
     monkeypatch.setenv(THREADS_ENV, "fixed")
     one, one_weights = run(1, torch_threads)
     two, two_weights = run(2, torch_threads)
@@ -153,14 +155,15 @@ class BreaksOnItsThirdStep(Reference):
 def test_a_run_that_fails_while_on_one_thread_gives_the_callers_threads_back(torch_threads):
     torch_threads(2)
     with pytest.raises(TrainingError, match="step 3"):  # the third step runs on one thread
-        train(new_model(BreaksOnItsThirdStep, 0), random_data(), epochs=17, seed=0, progress=False)
+        train(new_model(BreaksOnItsThirdStep, 0), random_data(), epochs=MIN_STEPS, seed=0, progress=False)
     assert torch.get_num_threads() == 2
 
 
 def test_an_evaluation_with_many_batches_chooses_as_a_run_does_and_gives_the_same_numbers(torch_threads, monkeypatch):
     torch_threads(1)
     model = new_model(Reference, 0)
-    x = random_data(n_train=MIN_STEPS).train  # one sequence per batch below: MIN_STEPS batches
+    monkeypatch.setattr(threads, "MIN_STEPS", 9)
+    x = random_data(n_train=9).train  # one sequence per batch below: 9 batches, 7 to measure
     on_one = evaluate(model, x, batch_size=1)
     torch_threads(2)
     monkeypatch.setattr(threads, "MARGIN", 0.0)  # one thread always wins
