@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from vaelab_core.errors import VaelabError
 from vaelab_core.lanes import LANES_ENV, LanesError, lanes, lanes_setting, run_each
@@ -21,14 +20,6 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru
 
 def square_where(item: int) -> tuple[int, int]:
     return item * item, os.getpid()
-
-
-@pytest.fixture
-def torch_threads():
-    """Set torch's thread count for one test; the count it had comes back after."""
-    before = torch.get_num_threads()
-    yield torch.set_num_threads
-    torch.set_num_threads(before)
 
 
 def test_side_by_side_gives_the_results_in_order_from_other_processes(monkeypatch, torch_threads):

@@ -16,14 +16,6 @@ from vaelab_core.training import TrainingError, evaluate, new_model, train
 Reference = load_reference(default_solutions())
 
 
-@pytest.fixture
-def torch_threads():
-    """Set torch's thread count for one test; the count it had comes back after."""
-    before = torch.get_num_threads()
-    yield torch.set_num_threads
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(autouse=True)
 def _nothing_chosen_yet(monkeypatch):
     monkeypatch.setattr(threads, "_announced", set())
